@@ -1,0 +1,108 @@
+"""Flax Linen layers for time-major spiking networks.
+
+Conv, pooling, BatchNorm and dense layers run on the time-folded batch
+``[T*B, ...]`` (:func:`time_folded`); only the neuron recurrence scans over T
+(:class:`SpikingNeuron`). BatchNorm statistics are therefore taken over all
+time steps and samples together, as in tdBN and SpikingJelly's multi-step
+mode.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from snn_sparse import neurons
+
+NEURON_KINDS = ("lif", "if", "plif")
+
+
+def fold_time(x: jax.Array) -> jax.Array:
+  """``[T, B, ...] -> [T*B, ...]``."""
+  if x.ndim < 2:
+    raise ValueError(f"Expected a time-major [T, B, ...] array; got {x.shape}.")
+  return x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:])
+
+
+def unfold_time(y: jax.Array, time_steps: int) -> jax.Array:
+  """``[T*B, ...] -> [T, B, ...]``."""
+  return y.reshape((time_steps, y.shape[0] // time_steps) + y.shape[1:])
+
+
+def time_folded(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+  """Applies a per-sample layer ``fn`` to every time step of ``x`` ``[T, B, ...]``.
+
+  ``fn`` runs once on the folded batch ``[T*B, ...]``; the result is unfolded
+  back to ``[T, B, ...]``.
+  """
+  return unfold_time(fn(fold_time(x)), x.shape[0])
+
+
+class SpikingNeuron(nn.Module):
+  """A multi-step spiking neuron layer over ``[T, B, ...]``: returns spikes.
+
+  ``kind``: ``"lif"`` (fixed ``tau``), ``"if"`` (no leak) or ``"plif"``
+  (learnable ``tau``, one per layer, as in Fang et al. 2021: a parameter
+  ``w`` with ``tau = 1 / sigmoid(w)``, initialised so that ``tau = tau``).
+  The other fields are those of :func:`snn_sparse.neurons.lif_multistep`.
+  PLIF's ``w`` is a neuron parameter: never masked, never pruned.
+  """
+
+  kind: str = "lif"
+  tau: float = 2.0
+  v_threshold: float = 1.0
+  v_reset: Optional[float] = 0.0
+  decay_input: bool = False
+  detach_reset: bool = False
+  surrogate: neurons.SurrogateLike = "sigmoid"
+  unroll: int | bool = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kw = dict(v_threshold=self.v_threshold, v_reset=self.v_reset,
+              detach_reset=self.detach_reset, surrogate=self.surrogate,
+              unroll=self.unroll)
+    if self.kind == "if":
+      return neurons.if_multistep(x, **kw)
+    if self.kind == "lif":
+      tau = self.tau
+    elif self.kind == "plif":
+      if self.tau <= 1.0:
+        raise ValueError(f"PLIF needs an initial tau > 1; got tau={self.tau}.")
+      w0 = -math.log(self.tau - 1.0)
+      w = self.param("w", nn.initializers.constant(w0), (), jnp.float32)
+      tau = 1.0 / jax.nn.sigmoid(w).astype(x.dtype)
+    else:
+      raise ValueError(
+          f"Unknown neuron kind {self.kind!r}; choose one of {NEURON_KINDS}.")
+    return neurons.lif_multistep(x, tau=tau, decay_input=self.decay_input, **kw)
+
+
+class TimeBatchNorm(nn.Module):
+  """BatchNorm over the time-folded batch of ``x`` ``[T, B, ..., C]``.
+
+  With ``alpha_vth`` (tdBN, Zheng et al. 2021) the scale is initialised to
+  ``alpha * v_threshold`` instead of 1, which is tdBN's normalisation to the
+  threshold. Momentum 0.9 equals PyTorch's 0.1.
+  """
+
+  use_running_average: bool = False
+  momentum: float = 0.9
+  epsilon: float = 1e-5
+  alpha_vth: float = 1.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    bn = nn.BatchNorm(use_running_average=self.use_running_average,
+                      momentum=self.momentum, epsilon=self.epsilon,
+                      scale_init=nn.initializers.constant(self.alpha_vth))
+    return time_folded(bn, x)
+
+
+def repeat_time(x: jax.Array, time_steps: int) -> jax.Array:
+  """Direct encoding: ``[B, ...] -> [T, B, ...]``, the same input at every step."""
+  return jnp.broadcast_to(x[None], (time_steps,) + x.shape)

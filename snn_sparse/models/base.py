@@ -1,0 +1,87 @@
+"""Shared fields and building blocks of the spiking models.
+
+Every model maps ``x`` ``[T, B, H, W, C]`` to per-step logits
+``[T, B, num_classes]``; the last layer is analog (no neuron), so the logits
+are real-valued. Call as ``model.apply(variables, x, train=...,
+mutable=["batch_stats"] if train else False)``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import flax.linen as nn
+import jax
+
+from snn_sparse import layers, neurons
+
+
+class SpikingModel(nn.Module):
+  """Base class: neuron settings shared by every layer of a model.
+
+  Attributes:
+    num_classes: size of the output layer.
+    neuron: ``"lif"``, ``"if"`` or ``"plif"`` (see ``layers.SpikingNeuron``).
+    tau, v_threshold, v_reset, decay_input, detach_reset, surrogate: the
+      neuron options of ``neurons.lif_multistep``.
+    unroll: unroll factor of the neuron's time scan.
+  """
+
+  num_classes: int = 10
+  neuron: str = "lif"
+  tau: float = 2.0
+  v_threshold: float = 1.0
+  v_reset: Optional[float] = 0.0
+  decay_input: bool = False
+  detach_reset: bool = False
+  surrogate: neurons.SurrogateLike = "sigmoid"
+  unroll: int | bool = 1
+
+  def spike(self, x: jax.Array) -> jax.Array:
+    """A new spiking-neuron layer applied to ``x`` ``[T, B, ...]``."""
+    return layers.SpikingNeuron(
+        kind=self.neuron, tau=self.tau, v_threshold=self.v_threshold,
+        v_reset=self.v_reset, decay_input=self.decay_input,
+        detach_reset=self.detach_reset, surrogate=self.surrogate,
+        unroll=self.unroll)(x)
+
+  def conv_bn(self, x, features, *, kernel=3, stride=1, train=True):
+    """Conv (no bias) then BatchNorm, time-folded: ``[T,B,H,W,C] -> [T,B,H',W',F]``."""
+    conv = nn.Conv(features, (kernel, kernel), strides=(stride, stride),
+                   padding=kernel // 2 if kernel > 1 else 0, use_bias=False)
+    x = layers.time_folded(conv, x)
+    return layers.TimeBatchNorm(use_running_average=not train)(x)
+
+  def conv_bn_spike(self, x, features, *, kernel=3, stride=1, train=True):
+    """Conv, BatchNorm, spiking neuron: the basic spiking conv unit."""
+    return self.spike(self.conv_bn(x, features, kernel=kernel, stride=stride,
+                                   train=train))
+
+  def readout(self, x: jax.Array) -> jax.Array:
+    """Analog output layer: ``[T, B, F] -> [T, B, num_classes]``."""
+    return layers.time_folded(nn.Dense(self.num_classes), x)
+
+
+def check_input(x: jax.Array, name: str) -> None:
+  """Raises a clear error unless ``x`` is ``[T, B, H, W, C]``."""
+  if x.ndim != 5:
+    raise ValueError(
+        f"{name} expects time-major input [T, B, H, W, C]; got shape "
+        f"{tuple(x.shape)}. Repeat static images over T with "
+        "snn_sparse.layers.repeat_time(images, T).")
+
+
+def pool(x: jax.Array, kind: str, window: int = 2) -> jax.Array:
+  """Time-folded ``window``x``window`` pooling with stride ``window``."""
+  if kind == "max":
+    fn = lambda y: nn.max_pool(y, (window, window), (window, window))
+  elif kind == "avg":
+    fn = lambda y: nn.avg_pool(y, (window, window), (window, window))
+  else:
+    raise ValueError(f"Unknown pooling {kind!r}; choose 'max' or 'avg'.")
+  return layers.time_folded(fn, x)
+
+
+def flatten(x: jax.Array) -> jax.Array:
+  """``[T, B, ...] -> [T, B, F]``."""
+  return x.reshape(x.shape[:2] + (-1,))

@@ -1,0 +1,31 @@
+"""A small spiking convnet for 8x8 and 28x28 images."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+
+from snn_sparse import layers
+from snn_sparse.models.base import SpikingModel, check_input, flatten, pool
+
+
+class SpikingConvNet(SpikingModel):
+  """``[conv3x3-BN-neuron-pool2] x len(features)``, Dense-neuron, readout.
+
+  With the defaults: 8x8 input -> 2x2x64 -> 128 -> classes;
+  28x28 input -> 7x7x64 -> 128 -> classes.
+  """
+
+  features: Sequence[int] = (32, 64)
+  hidden: int = 128
+  pooling: str = "max"
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    check_input(x, "convnet")
+    for width in self.features:
+      x = pool(self.conv_bn_spike(x, width, train=train), self.pooling)
+    x = self.spike(layers.time_folded(nn.Dense(self.hidden), flatten(x)))
+    return self.readout(x)

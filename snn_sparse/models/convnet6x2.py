@@ -1,0 +1,40 @@
+"""6 conv + 2 FC: the CIFAR-10 network of the Grad R, STDS and UPR baselines.
+
+After Fang et al. 2021 (PLIF): ``c256k3-BN-PLIF x3, MP2, c256k3-BN-PLIF x3,
+MP2, dropout, FC 2048, PLIF, dropout, FC 10*voting``, then a voting layer that
+averages each class's ``voting`` outputs. The last FC is analog here, so the
+voted outputs are real-valued logits.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+from snn_sparse import layers
+from snn_sparse.models.base import SpikingModel, check_input, flatten, pool
+
+
+class ConvNet6x2(SpikingModel):
+  """``[T, B, 32, 32, 3] -> [T, B, num_classes]``. Default neuron: PLIF."""
+
+  neuron: str = "plif"
+  width: int = 256
+  hidden: int = 2048
+  voting: int = 10
+  dropout: float = 0.5
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    check_input(x, "convnet6x2")
+    for _ in range(2):
+      for _ in range(3):
+        x = self.conv_bn_spike(x, self.width, train=train)
+      x = pool(x, "max")
+    # One dropout mask per sample, shared across time steps.
+    drop = nn.Dropout(self.dropout, broadcast_dims=(0,), deterministic=not train)
+    x = drop(flatten(x))
+    x = self.spike(layers.time_folded(nn.Dense(self.hidden), x))
+    x = drop(x)
+    x = layers.time_folded(nn.Dense(self.num_classes * self.voting), x)
+    return x.reshape(x.shape[:2] + (self.num_classes, self.voting)).mean(-1)

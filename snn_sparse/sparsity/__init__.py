@@ -1,0 +1,1 @@
+"""Sparsity: PQ index, masks, rewiring kernels and the algorithm registry."""

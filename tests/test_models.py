@@ -1,0 +1,104 @@
+"""Every model: output shape, parameter count, finite gradients, no retrace."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from snn_sparse import losses, models
+from snn_sparse.sparsity import masks as masks_lib
+
+RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
+
+# name -> (full-size input [T, B, H, W, C], expected parameter count or None,
+#          reduced input used for the gradient test).
+# ResNet19 at 10 classes: convs 12,553,600 + FC 131,328 + 2,570 + BN 10,496.
+# VGGSNN at 48x48x2: convs 9,217,152 + FC 46,090 + BN 5,504.
+CASES = {
+    "mlp": ((4, 2, 8, 8, 1), 64 * 256 + 256 + 256 * 128 + 128 + 1290,
+            (4, 2, 8, 8, 1)),
+    "convnet": ((4, 2, 28, 28, 1), None, (4, 2, 8, 8, 1)),
+    "convnet6x2": ((8, 2, 32, 32, 3), None, (2, 2, 8, 8, 3)),
+    "resnet19": ((2, 2, 32, 32, 3), 12_697_994, (2, 2, 16, 16, 3)),
+    "vggsnn": ((10, 2, 48, 48, 2), 9_268_746, (2, 2, 16, 16, 2)),
+}
+
+
+def _count(params):
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_full_size_shapes_and_parameter_count(name):
+  shape, expected, _ = CASES[name]
+  model = models.create(name)
+  x = jax.ShapeDtypeStruct(shape, jnp.float32)
+  variables = jax.eval_shape(lambda x: model.init(RNGS, x, train=False), x)
+  out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False),
+                       variables, x)
+  assert out.shape == (shape[0], shape[1], 10)
+  n = _count(variables["params"])
+  print(f"{name}: {n:,} parameters at input {shape[2:]}")
+  if expected is not None:
+    assert n == expected
+  # Prunable kernels are found by the documented path filter, and nothing
+  # else (BatchNorm, biases, PLIF's w) is.
+  paths = masks_lib.prunable_paths(variables["params"])
+  assert paths and all(p.endswith("kernel") for p in paths)
+  assert not any("BatchNorm" in p for p in paths)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_is_finite_and_reaches_every_layer(name):
+  _, _, shape = CASES[name]
+  model = models.create(name)
+  x = jax.random.uniform(jax.random.key(3), shape) * 3.0
+  labels = jnp.arange(shape[1]) % 10
+  variables = model.init(RNGS, x, train=False)
+
+  def loss_fn(params):
+    logits, updates = model.apply(
+        {**variables, "params": params}, x,
+        train=True, mutable=["batch_stats"], rngs={"dropout": RNGS["dropout"]})
+    assert logits.shape == (shape[0], shape[1], 10)
+    return losses.mean_cross_entropy(logits, labels)
+
+  grads = jax.jit(jax.grad(loss_fn))(variables["params"])
+  flat = jax.tree_util.tree_flatten_with_path(grads)[0]
+  for path, g in flat:
+    assert np.all(np.isfinite(g)), masks_lib.path_str(path)
+  kernels = [g for path, g in flat
+             if masks_lib.is_prunable(masks_lib.path_str(path))]
+  # Surrogate gradients flow back to the first layer.
+  assert np.abs(kernels[0]).sum() > 0
+
+
+def test_create_validates_name_and_fields():
+  with pytest.raises(ValueError, match="Unknown model 'resnet50'"):
+    models.create("resnet50")
+  with pytest.raises(ValueError, match=r"no field\(s\) \['widht'\]"):
+    models.create("convnet", widht=3)
+  model = models.create("convnet", num_classes=3, neuron="plif", tau=1.5)
+  assert model.num_classes == 3 and model.neuron == "plif"
+
+
+def test_input_must_be_time_major_5d():
+  model = models.create("convnet")
+  with pytest.raises(ValueError, match=r"\[T, B, H, W, C\]"):
+    model.init(RNGS, jnp.zeros((2, 8, 8, 1)), train=False)
+
+
+def test_forward_does_not_retrace_on_new_values():
+  model = models.create("convnet")
+  x = jnp.zeros((4, 2, 8, 8, 1))
+  variables = model.init(RNGS, x, train=False)
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def forward(variables, x):
+    return model.apply(variables, x, train=False)
+
+  for seed in range(3):
+    out = forward(variables, jax.random.normal(jax.random.key(seed), x.shape))
+    assert out.shape == (4, 2, 10)
