@@ -1,0 +1,1 @@
+"""Experiment launchers and configs for snn_sparse."""

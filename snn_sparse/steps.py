@@ -1,0 +1,93 @@
+"""The jitted train and eval steps: ``(state, batch) -> (state, metrics)``.
+
+A batch is a dict with ``"input"`` and ``"label"`` ``[B]`` (int). The input is
+either a static image batch ``[B, H, W, C]``, which is direct-encoded (repeated
+over ``time_steps``), or time-major frames ``[T, B, H, W, C]`` (event data).
+
+The loss is differentiated with respect to the effective weights
+``params * masks`` (dense gradient; see ``snn_sparse.train_state``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from snn_sparse import layers, losses
+from snn_sparse.train_state import TrainState
+
+
+def encode(inputs: jax.Array, time_steps: int) -> jax.Array:
+  """``[B, H, W, C]`` -> ``[T, B, H, W, C]`` (direct encoding); 5-D passes."""
+  if inputs.ndim == 5:
+    return inputs
+  if inputs.ndim != 4:
+    raise ValueError(
+        "batch['input'] must be images [B, H, W, C] or frames [T, B, H, W, C]; "
+        f"got shape {tuple(inputs.shape)}.")
+  return layers.repeat_time(inputs, time_steps)
+
+
+def _forward(state: TrainState, params, batch, *, train: bool, rng,
+             time_steps: int):
+  variables = {"params": params, "batch_stats": state.batch_stats}
+  x = encode(batch["input"], time_steps)
+  if train:
+    logits, updates = state.apply_fn(variables, x, train=True,
+                                     mutable=["batch_stats"],
+                                     rngs={"dropout": rng})
+    return logits, updates.get("batch_stats", state.batch_stats)
+  return state.apply_fn(variables, x, train=False), state.batch_stats
+
+
+def loss_and_grads(state: TrainState, batch, *, loss_fn: Callable, rng,
+                   time_steps: int):
+  """Loss, dense gradient w.r.t. ``params * masks``, logits, new batch stats."""
+  def objective(effective):
+    logits, stats = _forward(state, effective, batch, train=True, rng=rng,
+                             time_steps=time_steps)
+    return loss_fn(logits, batch["label"]), (logits, stats)
+
+  (loss, (logits, stats)), grads = jax.value_and_grad(
+      objective, has_aux=True)(state.effective_params())
+  return loss, grads, logits, stats
+
+
+def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Top-1 accuracy of the time-averaged logits ``[T, B, C]`` vs ``[B]``."""
+  return jnp.mean(jnp.argmax(logits.mean(0), -1) == labels)
+
+
+def train_step(state: TrainState, batch, *, loss: str = "ce",
+               time_steps: int = 1):
+  """One optimizer step. Returns ``(state, {"loss", "accuracy"})``."""
+  rng, step_rng = jax.random.split(state.rng)
+  loss_value, grads, logits, stats = loss_and_grads(
+      state, batch, loss_fn=losses.get_loss(loss), rng=step_rng,
+      time_steps=time_steps)
+  state = state.apply_dense_gradients(grads).replace(batch_stats=stats,
+                                                     rng=rng)
+  return state, {"loss": loss_value, "accuracy": accuracy(logits,
+                                                          batch["label"])}
+
+
+def eval_step(state: TrainState, batch, *, loss: str = "ce",
+              time_steps: int = 1):
+  """Loss and accuracy on a batch with running BatchNorm statistics."""
+  logits, _ = _forward(state, state.effective_params(), batch, train=False,
+                       rng=None, time_steps=time_steps)
+  return {"loss": losses.get_loss(loss)(logits, batch["label"]),
+          "accuracy": accuracy(logits, batch["label"])}
+
+
+def make_steps(*, loss: str = "ce", time_steps: int = 1):
+  """Jitted ``(train_step, eval_step)``; the train step donates its state."""
+  losses.get_loss(loss)  # Validate the name early.
+  train = jax.jit(functools.partial(train_step, loss=loss,
+                                    time_steps=time_steps), donate_argnums=0)
+  evaluate = jax.jit(functools.partial(eval_step, loss=loss,
+                                       time_steps=time_steps))
+  return train, evaluate
