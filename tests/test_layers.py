@@ -9,6 +9,8 @@ import pytest
 
 from snn_sparse import layers, neurons
 
+import test_neurons
+
 
 def test_fold_unfold_round_trip():
   x = jnp.arange(2 * 3 * 4).reshape(2, 3, 4)
@@ -40,6 +42,22 @@ def test_plif_and_lif_layer_golden_trace(kind):
   else:
     assert "params" not in variables
   np.testing.assert_array_equal(layer.apply(variables, x)[:, 0], [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("case", sorted(test_neurons.LIF_CASES))
+def test_plif_golden_traces_all_reset_and_decay_modes(case):
+  # PLIF initialised at tau follows LIF's hand-computed traces exactly.
+  kwargs, x, spikes, v = test_neurons.LIF_CASES[case]
+  kwargs = dict(kwargs)
+  layer = layers.SpikingNeuron(kind="plif", tau=kwargs.pop("tau", 2.0),
+                               **kwargs)
+  x = jnp.asarray(x)[:, None]
+  variables = layer.init(jax.random.key(0), x)
+  np.testing.assert_array_equal(layer.apply(variables, x)[:, 0], spikes)
+  # The potentials, through the same dynamics with PLIF's tau = 1/sigmoid(w).
+  tau = 1.0 / jax.nn.sigmoid(variables["params"]["w"])
+  _, v_out = neurons.lif_multistep(x, tau=tau, return_v=True, **kwargs)
+  np.testing.assert_allclose(v_out[:, 0], v, atol=1e-6)
 
 
 def test_plif_tau_is_learnable_with_the_right_gradient():
