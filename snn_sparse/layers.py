@@ -10,9 +10,10 @@ mode.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import flax.linen as nn
+from flax.linen.linear import canonicalize_padding
 import jax
 import jax.numpy as jnp
 
@@ -42,6 +43,60 @@ def time_folded(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array
   return unfold_time(fn(fold_time(x)), x.shape[0])
 
 
+def _ops_name(analog_input: bool) -> str:
+  return "macs" if analog_input else "sops"
+
+
+class Conv(nn.Conv):
+  """``nn.Conv`` that can also report its synaptic operations.
+
+  When the ``"intermediates"`` collection is mutable it sows, under ``"sops"``
+  (or ``"macs"`` when ``analog_input``), the number of operations on the
+  batch: for every output, the number of (input, weight) pairs with a
+  non-zero input and a non-zero (active) weight. With binary spike inputs
+  this is exactly the SOP count of METHOD.md (incoming spikes x active
+  fan-out), borders and strides included. Divide by the batch size for a
+  per-sample figure. Otherwise it is a plain ``nn.Conv``.
+  """
+
+  analog_input: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = super().__call__(x)
+    if self.is_mutable_collection("intermediates"):
+      active = (self.variables["params"]["kernel"] != 0).astype(jnp.float32)
+      strides = self.strides or 1
+      if isinstance(strides, int):
+        strides = (strides,) * (x.ndim - 2)
+      ops = jax.lax.conv_general_dilated(
+          (x != 0).astype(jnp.float32), active, window_strides=strides,
+          padding=canonicalize_padding(self.padding, x.ndim - 2),
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      self.sow("intermediates", _ops_name(self.analog_input), ops.sum())
+    return y
+
+
+class Dense(nn.Dense):
+  """``nn.Dense`` that can also report its synaptic operations (see ``Conv``).
+
+  For ``x`` ``[N, F]``: ops = sum over features of (non-zero inputs) x
+  (active fan-out).
+  """
+
+  analog_input: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = super().__call__(x)
+    if self.is_mutable_collection("intermediates"):
+      fan_out = (self.variables["params"]["kernel"] != 0).sum(-1)
+      nonzero = (x != 0).reshape(-1, x.shape[-1]).sum(0)
+      ops = jnp.sum(nonzero.astype(jnp.float32) * fan_out)
+      self.sow("intermediates", _ops_name(self.analog_input), ops)
+    return y
+
+
 class SpikingNeuron(nn.Module):
   """A multi-step spiking neuron layer over ``[T, B, ...]``: returns spikes.
 
@@ -50,6 +105,8 @@ class SpikingNeuron(nn.Module):
   ``w`` with ``tau = 1 / sigmoid(w)``, initialised so that ``tau = tau``).
   The other fields are those of :func:`snn_sparse.neurons.lif_multistep`.
   PLIF's ``w`` is a neuron parameter: never masked, never pruned.
+  When ``"intermediates"`` is mutable it sows its firing rate (the mean spike
+  over all steps, samples and neurons) under ``"firing_rate"``.
   """
 
   kind: str = "lif"
@@ -67,7 +124,7 @@ class SpikingNeuron(nn.Module):
               detach_reset=self.detach_reset, surrogate=self.surrogate,
               unroll=self.unroll)
     if self.kind == "if":
-      return neurons.if_multistep(x, **kw)
+      return self._report(neurons.if_multistep(x, **kw))
     if self.kind == "lif":
       tau = self.tau
     elif self.kind == "plif":
@@ -79,7 +136,13 @@ class SpikingNeuron(nn.Module):
     else:
       raise ValueError(
           f"Unknown neuron kind {self.kind!r}; choose one of {NEURON_KINDS}.")
-    return neurons.lif_multistep(x, tau=tau, decay_input=self.decay_input, **kw)
+    return self._report(
+        neurons.lif_multistep(x, tau=tau, decay_input=self.decay_input, **kw))
+
+  def _report(self, spikes: jax.Array) -> jax.Array:
+    if self.is_mutable_collection("intermediates"):
+      self.sow("intermediates", "firing_rate", spikes.mean())
+    return spikes
 
 
 class TimeBatchNorm(nn.Module):

@@ -110,3 +110,48 @@ def test_tdbn_scale_init():
   x = jnp.ones((2, 3, 4))
   v = layers.TimeBatchNorm(alpha_vth=0.5).init(jax.random.key(0), x)
   np.testing.assert_allclose(v["params"]["BatchNorm_0"]["scale"], 0.5)
+
+
+def test_conv_counts_synaptic_operations_by_hand():
+  # One input channel, 3x3 kernel, padding 1, 3x3 image, 2 output channels.
+  # A spike in the corner (0, 0) is reached by outputs (0,0), (0,1), (1,0),
+  # (1,1) through taps (1,1), (1,0), (0,1), (0,0). With tap (0,0) inactive
+  # in both output channels: 3 active taps x 2 channels = 6 operations.
+  conv = layers.Conv(2, (3, 3), padding=1, use_bias=False)
+  x = jnp.zeros((1, 3, 3, 1)).at[0, 0, 0, 0].set(1.0)
+  kernel = jnp.ones((3, 3, 1, 2)).at[0, 0].set(0.0)
+  _, state = conv.apply({"params": {"kernel": kernel}}, x,
+                        mutable=["intermediates"])
+  assert state["intermediates"]["sops"] == (6.0,)
+  # A spike in the centre meets all 8 active taps per channel: 16.
+  x = jnp.zeros((1, 3, 3, 1)).at[0, 1, 1, 0].set(1.0)
+  _, state = conv.apply({"params": {"kernel": kernel}}, x,
+                        mutable=["intermediates"])
+  assert state["intermediates"]["sops"] == (16.0,)
+  # Stride 2 (outputs at 0 and 2 in each axis): the centre spike is reached
+  # only by output (0,0) through tap (2,2)... and three more outputs: (0,1)
+  # via (2,0), (1,0) via (0,2), (1,1) via (0,0) (inactive) -> 3 x 2 = 6.
+  conv2 = layers.Conv(2, (3, 3), strides=(2, 2), padding=1, use_bias=False)
+  _, state = conv2.apply({"params": {"kernel": kernel}}, x,
+                         mutable=["intermediates"])
+  assert state["intermediates"]["sops"] == (6.0,)
+
+
+def test_dense_counts_operations_and_marks_analog_input():
+  # Active fan-out per input feature: [1, 2, 1]; non-zero inputs: features
+  # 0 and 2 in sample 1, feature 1 in sample 2 -> 1 + 1 + 2 = 4.
+  kernel = jnp.array([[1.0, 0.0], [0.5, 2.0], [0.0, 3.0]])
+  x = jnp.array([[1.0, 0.0, 1.0], [0.0, 0.7, 0.0]])
+  dense = layers.Dense(2, use_bias=False, analog_input=True)
+  _, state = dense.apply({"params": {"kernel": kernel}}, x,
+                         mutable=["intermediates"])
+  assert state["intermediates"] == {"macs": (4.0,)}
+  # Without the intermediates collection nothing is counted.
+  y = dense.apply({"params": {"kernel": kernel}}, x)
+  np.testing.assert_allclose(y, x @ kernel)
+
+
+def test_neuron_layer_reports_firing_rate():
+  x = jnp.array([0.6, 0.6, 0.6, 1.5])[:, None]  # spikes [0, 0, 1, 1]
+  _, state = layers.SpikingNeuron().apply({}, x, mutable=["intermediates"])
+  assert state["intermediates"]["firing_rate"] == (0.5,)

@@ -102,3 +102,22 @@ def test_forward_does_not_retrace_on_new_values():
   for seed in range(3):
     out = forward(variables, jax.random.normal(jax.random.key(seed), x.shape))
     assert out.shape == (4, 2, 10)
+
+
+@pytest.mark.parametrize("name", ["convnet", "resnet19"])
+def test_models_report_ops_and_firing_rates(name):
+  _, _, shape = CASES[name]
+  model = models.create(name)
+  x = jax.random.uniform(jax.random.key(0), shape)
+  variables = model.init(RNGS, x, train=False)
+  _, state = model.apply(variables, x, train=False, mutable=["intermediates"])
+  flat = {masks_lib.path_str(p): v for p, v in
+          jax.tree_util.tree_flatten_with_path(state["intermediates"])[0]}
+  macs = [p for p in flat if p.endswith("macs/0")]
+  sops = [p for p in flat if p.endswith("sops/0")]
+  rates = [p for p in flat if p.endswith("firing_rate/0")]
+  # Exactly the first layer reads the analog input; every kernel reports.
+  assert len(macs) == 1
+  assert len(macs) + len(sops) == len(
+      masks_lib.prunable_paths(variables["params"]))
+  assert rates and all(0.0 <= float(flat[p]) <= 1.0 for p in rates)

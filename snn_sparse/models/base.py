@@ -25,6 +25,8 @@ class SpikingModel(nn.Module):
     tau, v_threshold, v_reset, decay_input, detach_reset, surrogate: the
       neuron options of ``neurons.lif_multistep``.
     unroll: unroll factor of the neuron's time scan.
+    analog_input: the model input is analog (images): the first layer's
+      operations are reported as MACs, not SOPs. False for event frames.
   """
 
   num_classes: int = 10
@@ -36,6 +38,7 @@ class SpikingModel(nn.Module):
   detach_reset: bool = False
   surrogate: neurons.SurrogateLike = "sigmoid"
   unroll: int | bool = 1
+  analog_input: bool = True
 
   def spike(self, x: jax.Array) -> jax.Array:
     """A new spiking-neuron layer applied to ``x`` ``[T, B, ...]``."""
@@ -45,21 +48,33 @@ class SpikingModel(nn.Module):
         detach_reset=self.detach_reset, surrogate=self.surrogate,
         unroll=self.unroll)(x)
 
-  def conv_bn(self, x, features, *, kernel=3, stride=1, train=True):
-    """Conv (no bias) then BatchNorm, time-folded: ``[T,B,H,W,C] -> [T,B,H',W',F]``."""
-    conv = nn.Conv(features, (kernel, kernel), strides=(stride, stride),
-                   padding=kernel // 2 if kernel > 1 else 0, use_bias=False)
+  def conv_bn(self, x, features, *, kernel=3, stride=1, train=True,
+              first=False):
+    """Conv (no bias) then BatchNorm, time-folded: ``[T,B,H,W,C] -> [T,B,H',W',F]``.
+
+    ``first`` marks the layer that reads the model input (see ``analog_input``).
+    """
+    conv = layers.Conv(features, (kernel, kernel), strides=(stride, stride),
+                       padding=kernel // 2 if kernel > 1 else 0,
+                       use_bias=False,
+                       analog_input=first and self.analog_input)
     x = layers.time_folded(conv, x)
     return layers.TimeBatchNorm(use_running_average=not train)(x)
 
-  def conv_bn_spike(self, x, features, *, kernel=3, stride=1, train=True):
+  def conv_bn_spike(self, x, features, *, kernel=3, stride=1, train=True,
+                    first=False):
     """Conv, BatchNorm, spiking neuron: the basic spiking conv unit."""
     return self.spike(self.conv_bn(x, features, kernel=kernel, stride=stride,
-                                   train=train))
+                                   train=train, first=first))
+
+  def dense(self, x, features, *, first=False):
+    """Time-folded dense layer ``[T, B, F] -> [T, B, features]``."""
+    layer = layers.Dense(features, analog_input=first and self.analog_input)
+    return layers.time_folded(layer, x)
 
   def readout(self, x: jax.Array) -> jax.Array:
     """Analog output layer: ``[T, B, F] -> [T, B, num_classes]``."""
-    return layers.time_folded(nn.Dense(self.num_classes), x)
+    return self.dense(x, self.num_classes)
 
 
 def check_input(x: jax.Array, name: str) -> None:

@@ -7,7 +7,6 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from snn_sparse import layers
 from snn_sparse.models.base import SpikingModel, check_input, flatten, pool
 
 
@@ -25,7 +24,8 @@ class SpikingConvNet(SpikingModel):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     check_input(x, "convnet")
-    for width in self.features:
-      x = pool(self.conv_bn_spike(x, width, train=train), self.pooling)
-    x = self.spike(layers.time_folded(nn.Dense(self.hidden), flatten(x)))
+    for i, width in enumerate(self.features):
+      x = self.conv_bn_spike(x, width, train=train, first=i == 0)
+      x = pool(x, self.pooling)
+    x = self.spike(self.dense(flatten(x), self.hidden))
     return self.readout(x)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from snn_sparse import layers
 from snn_sparse.models.base import SpikingModel, check_input, flatten, pool
 
 
@@ -27,14 +26,14 @@ class ConvNet6x2(SpikingModel):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     check_input(x, "convnet6x2")
-    for _ in range(2):
-      for _ in range(3):
-        x = self.conv_bn_spike(x, self.width, train=train)
+    for stage in range(2):
+      for i in range(3):
+        x = self.conv_bn_spike(x, self.width, train=train,
+                               first=stage == i == 0)
       x = pool(x, "max")
     # One dropout mask per sample, shared across time steps.
     drop = nn.Dropout(self.dropout, broadcast_dims=(0,), deterministic=not train)
     x = drop(flatten(x))
-    x = self.spike(layers.time_folded(nn.Dense(self.hidden), x))
-    x = drop(x)
-    x = layers.time_folded(nn.Dense(self.num_classes * self.voting), x)
+    x = drop(self.spike(self.dense(x, self.hidden)))
+    x = self.dense(x, self.num_classes * self.voting)
     return x.reshape(x.shape[:2] + (self.num_classes, self.voting)).mean(-1)

@@ -7,7 +7,6 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from snn_sparse import layers
 from snn_sparse.models.base import SpikingModel, check_input, flatten
 
 
@@ -23,6 +22,6 @@ class SpikingMLP(SpikingModel):
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     check_input(x, "mlp")
     x = flatten(x)
-    for width in self.features:
-      x = self.spike(layers.time_folded(nn.Dense(width), x))
+    for i, width in enumerate(self.features):
+      x = self.spike(self.dense(x, width, first=i == 0))
     return self.readout(x)

@@ -13,7 +13,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import layers
 from snn_sparse.models.base import SpikingModel, check_input
 
 
@@ -48,13 +47,13 @@ class ResNet19(SpikingModel):
     check_input(x, "resnet19")
     neuron_fields = {f: getattr(self, f) for f in (
         "neuron", "tau", "v_threshold", "v_reset", "decay_input",
-        "detach_reset", "surrogate", "unroll")}
-    x = self.conv_bn_spike(x, self.stem_width, train=train)
+        "detach_reset", "surrogate", "unroll", "analog_input")}
+    x = self.conv_bn_spike(x, self.stem_width, train=train, first=True)
     for size, width, stride in zip(self.stage_sizes, self.stage_widths,
                                    self.stage_strides):
       for i in range(size):
         x = BasicBlock(features=width, stride=stride if i == 0 else 1,
                        **neuron_fields)(x, train=train)
     x = jnp.mean(x, axis=(2, 3))  # global average pool: [T, B, C]
-    x = self.spike(layers.time_folded(nn.Dense(self.hidden), x))
+    x = self.spike(self.dense(x, self.hidden))
     return self.readout(x)

@@ -25,9 +25,9 @@ class VGGSNN(SpikingModel):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     check_input(x, "vggsnn")
-    for item in self.layout:
+    for i, item in enumerate(self.layout):
       if item == "P":
         x = pool(x, self.pooling)
       else:
-        x = self.conv_bn_spike(x, int(item), train=train)
+        x = self.conv_bn_spike(x, int(item), train=train, first=i == 0)
     return self.readout(flatten(x))
