@@ -51,12 +51,12 @@ class Conv(nn.Conv):
   """``nn.Conv`` that can also report its synaptic operations.
 
   When the ``"intermediates"`` collection is mutable it sows, under ``"sops"``
-  (or ``"macs"`` when ``analog_input``), the number of operations on the
-  batch: for every output, the number of (input, weight) pairs with a
-  non-zero input and a non-zero (active) weight. With binary spike inputs
-  this is exactly the SOP count of METHOD.md (incoming spikes x active
-  fan-out), borders and strides included. Divide by the batch size for a
-  per-sample figure. Otherwise it is a plain ``nn.Conv``.
+  (or ``"macs"`` when ``analog_input``), the operations of each sample of the
+  (folded) batch, a ``[N]`` vector: summed over all outputs, the number of
+  (input, weight) pairs with a non-zero input and a non-zero (active) weight.
+  With binary spike inputs this is exactly the SOP count (incoming spikes x
+  active fan-out), borders and strides included. Otherwise it is a plain
+  ``nn.Conv``.
   """
 
   analog_input: bool = False
@@ -73,15 +73,16 @@ class Conv(nn.Conv):
           (x != 0).astype(jnp.float32), active, window_strides=strides,
           padding=canonicalize_padding(self.padding, x.ndim - 2),
           dimension_numbers=("NHWC", "HWIO", "NHWC"))
-      self.sow("intermediates", _ops_name(self.analog_input), ops.sum())
+      self.sow("intermediates", _ops_name(self.analog_input),
+               ops.reshape(ops.shape[0], -1).sum(-1))
     return y
 
 
 class Dense(nn.Dense):
   """``nn.Dense`` that can also report its synaptic operations (see ``Conv``).
 
-  For ``x`` ``[N, F]``: ops = sum over features of (non-zero inputs) x
-  (active fan-out).
+  For ``x`` ``[N, F]`` it sows a ``[N]`` vector: per sample, the sum over
+  features of (input is non-zero) x (active fan-out).
   """
 
   analog_input: bool = False
@@ -91,8 +92,7 @@ class Dense(nn.Dense):
     y = super().__call__(x)
     if self.is_mutable_collection("intermediates"):
       fan_out = (self.variables["params"]["kernel"] != 0).sum(-1)
-      nonzero = (x != 0).reshape(-1, x.shape[-1]).sum(0)
-      ops = jnp.sum(nonzero.astype(jnp.float32) * fan_out)
+      ops = (x != 0).astype(jnp.float32) @ fan_out.astype(jnp.float32)
       self.sow("intermediates", _ops_name(self.analog_input), ops)
     return y
 
@@ -105,8 +105,8 @@ class SpikingNeuron(nn.Module):
   ``w`` with ``tau = 1 / sigmoid(w)``, initialised so that ``tau = tau``).
   The other fields are those of :func:`snn_sparse.neurons.lif_multistep`.
   PLIF's ``w`` is a neuron parameter: never masked, never pruned.
-  When ``"intermediates"`` is mutable it sows its firing rate (the mean spike
-  over all steps, samples and neurons) under ``"firing_rate"``.
+  When ``"intermediates"`` is mutable it sows its firing rate under
+  ``"firing_rate"``: ``[T, B]``, the mean spike over the layer's neurons.
   """
 
   kind: str = "lif"
@@ -141,7 +141,8 @@ class SpikingNeuron(nn.Module):
 
   def _report(self, spikes: jax.Array) -> jax.Array:
     if self.is_mutable_collection("intermediates"):
-      self.sow("intermediates", "firing_rate", spikes.mean())
+      rate = spikes.reshape(spikes.shape[:2] + (-1,)).mean(-1)
+      self.sow("intermediates", "firing_rate", rate)
     return spikes
 
 

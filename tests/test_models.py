@@ -120,4 +120,6 @@ def test_models_report_ops_and_firing_rates(name):
   assert len(macs) == 1
   assert len(macs) + len(sops) == len(
       masks_lib.prunable_paths(variables["params"]))
-  assert rates and all(0.0 <= float(flat[p]) <= 1.0 for p in rates)
+  assert rates and all(flat[p].shape == shape[:2] for p in rates)
+  assert all(0.0 <= float(flat[p].mean()) <= 1.0 for p in rates)
+  assert all(flat[p].shape == (shape[0] * shape[1],) for p in macs + sops)
