@@ -65,8 +65,9 @@ def main(argv):
       state, metrics = train_step(
           state, {"input": x_train[idx], "label": y_train[idx]})
     test = eval_step(state, {"input": x_test, "label": y_test})
+    accuracy = float(test["correct"]) / float(test["count"])
     print(f"epoch {epoch}: train loss {float(metrics['loss']):.3f}  "
-          f"test accuracy {float(test['accuracy']):.4f}  "
+          f"test accuracy {accuracy:.4f}  "
           f"({time.perf_counter() - start:.1f}s)")
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import layers, losses
+from snn_sparse import layers, losses, metrics
 from snn_sparse.train_state import TrainState
 
 
@@ -33,22 +33,25 @@ def encode(inputs: jax.Array, time_steps: int) -> jax.Array:
 
 def _forward(state: TrainState, params, batch, *, train: bool, rng,
              time_steps: int):
+  """Returns ``(logits, new_batch_stats, intermediates)``."""
   variables = {"params": params, "batch_stats": state.batch_stats}
   x = encode(batch["input"], time_steps)
   if train:
     logits, updates = state.apply_fn(variables, x, train=True,
                                      mutable=["batch_stats"],
                                      rngs={"dropout": rng})
-    return logits, updates.get("batch_stats", state.batch_stats)
-  return state.apply_fn(variables, x, train=False), state.batch_stats
+    return logits, updates.get("batch_stats", state.batch_stats), {}
+  logits, updates = state.apply_fn(variables, x, train=False,
+                                   mutable=["intermediates"])
+  return logits, state.batch_stats, updates.get("intermediates", {})
 
 
 def loss_and_grads(state: TrainState, batch, *, loss_fn: Callable, rng,
                    time_steps: int):
   """Loss, dense gradient w.r.t. ``params * masks``, logits, new batch stats."""
   def objective(effective):
-    logits, stats = _forward(state, effective, batch, train=True, rng=rng,
-                             time_steps=time_steps)
+    logits, stats, _ = _forward(state, effective, batch, train=True, rng=rng,
+                                time_steps=time_steps)
     return loss_fn(logits, batch["label"]), (logits, stats)
 
   (loss, (logits, stats)), grads = jax.value_and_grad(
@@ -76,11 +79,27 @@ def train_step(state: TrainState, batch, *, loss: str = "ce",
 
 def eval_step(state: TrainState, batch, *, loss: str = "ce",
               time_steps: int = 1):
-  """Loss and accuracy on a batch with running BatchNorm statistics."""
-  logits, _ = _forward(state, state.effective_params(), batch, train=False,
-                       rng=None, time_steps=time_steps)
-  return {"loss": losses.get_loss(loss)(logits, batch["label"]),
-          "accuracy": accuracy(logits, batch["label"])}
+  """Sums over the real examples of a batch, with running BatchNorm stats.
+
+  ``batch["mask"]`` ``[B]`` (optional) marks real examples (1) and padding
+  (0). Returns ``{"count", "correct", "loss"}`` sums plus the per-layer
+  ``"sops"``, ``"macs"`` and ``"firing_rate"`` sums of
+  ``metrics.batch_sums``; accumulate with ``metrics.accumulate`` and divide
+  with ``metrics.finalize``.
+  """
+  labels = batch["label"]
+  weights = batch.get("mask", jnp.ones(labels.shape, jnp.float32))
+  logits, _, intermediates = _forward(
+      state, state.effective_params(), batch, train=False, rng=None,
+      time_steps=time_steps)
+  count = jnp.sum(weights)
+  correct = jnp.argmax(logits.mean(0), -1) == labels
+  return {
+      "count": count,
+      "correct": jnp.sum(correct * weights),
+      "loss": losses.get_loss(loss)(logits, labels, weights) * count,
+      **metrics.batch_sums(intermediates, logits.shape[0], weights),
+  }
 
 
 def make_steps(*, loss: str = "ce", time_steps: int = 1):

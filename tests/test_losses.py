@@ -30,6 +30,16 @@ def test_tet_is_mean_of_per_step_cross_entropy():
       0.9 * expected + 0.1 * 5.0, rtol=1e-6)
 
 
+def test_weights_give_a_weighted_mean():
+  # Example 0 has CE log 2; example 1 is confidently right; weight only ex. 0.
+  logits = jnp.array([[[0.0, 0.0], [9.0, -9.0]]])
+  labels = jnp.array([0, 0])
+  for loss in (losses.mean_cross_entropy, losses.tet_loss):
+    np.testing.assert_allclose(loss(logits, labels, jnp.array([1.0, 0.0])),
+                               math.log(2.0), rtol=1e-6)
+    assert float(loss(logits, labels)) < math.log(2.0) / 1.9
+
+
 def test_losses_validate_shapes_and_names():
   with pytest.raises(ValueError, match=r"\[T, B, classes\]"):
     losses.mean_cross_entropy(jnp.zeros((3, 10)), jnp.zeros(3, jnp.int32))
