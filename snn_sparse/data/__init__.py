@@ -1,0 +1,34 @@
+"""Datasets: TFDS builders (array_record, no TensorFlow) and a grain pipeline.
+
+Public API::
+
+  dataset_info(name) -> DatasetInfo
+  steps_per_epoch(name, batch_size, process_count=1) -> int
+  train_batches(name, *, batch_size, seed, start_step=0, ...) -> Iterator[dict]
+  eval_batches(name, *, batch_size, split="test", ...) -> Iterator[dict]
+  prepare(name, *, data_dir=None, manual_dir=None) -> TFDS builder
+
+Datasets: ``digits`` (built-in, offline), ``fashion_mnist``, ``cifar10``,
+``cifar100``. Built data lives in ``<data_dir>/snn_<name>/1.0.0``, where
+``data_dir`` defaults to ``$SNN_SPARSE_DATA_DIR`` or ``~/tensorflow_datasets``.
+"""
+
+from __future__ import annotations
+
+from snn_sparse.data.builders.common import DataNotFoundError
+from snn_sparse.data.builders.common import default_data_dir
+from snn_sparse.data.pipeline import DATASETS
+from snn_sparse.data.pipeline import DatasetInfo
+from snn_sparse.data.pipeline import data_sources
+from snn_sparse.data.pipeline import dataset_info
+from snn_sparse.data.pipeline import eval_batches
+from snn_sparse.data.pipeline import num_eval_batches
+from snn_sparse.data.pipeline import prepare
+from snn_sparse.data.pipeline import steps_per_epoch
+from snn_sparse.data.pipeline import train_batches
+
+__all__ = [
+    "DATASETS", "DataNotFoundError", "DatasetInfo", "data_sources",
+    "dataset_info", "default_data_dir", "eval_batches", "num_eval_batches",
+    "prepare", "steps_per_epoch", "train_batches",
+]

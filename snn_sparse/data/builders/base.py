@@ -1,0 +1,170 @@
+"""The TFDS builder base class shared by every image dataset of snn_sparse.
+
+A concrete builder supplies two class methods:
+
+* ``locate(manual_dir, data_dir)`` finds (or downloads) the source files and
+  raises :class:`~snn_sparse.data.builders.common.DataNotFoundError`, with a
+  message saying where to put them, when it cannot;
+* ``read_arrays(source)`` parses them into in-memory numpy arrays.
+
+The base class writes them as ``array_record`` files with ``Tensor`` features
+only (no ``Image`` feature), so neither building nor reading needs
+TensorFlow. Each split keeps the source order (``disable_shuffling``), and the
+per-channel mean and standard deviation of the train split are recorded in
+the dataset's metadata (``metadata.json``).
+
+Every builder is registered with TFDS under a name prefixed with ``snn_``, so
+it can never collide with a TFDS built-in builder such as ``cifar10``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from snn_sparse.data.builders import common
+
+#: Split name -> feature name -> array, e.g. ``arrays["train"]["image"]``.
+SplitArrays = Mapping[str, Mapping[str, np.ndarray]]
+
+
+class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder,
+                        skip_registration=True):
+  """Base builder: numpy image arrays -> ``array_record`` with Tensor features.
+
+  Features of every example:
+    ``image``: uint8 ``IMAGE_SHAPE`` (H, W, C), raw pixel values in
+      ``0..PIXEL_MAX``;
+    ``label``: int64 scalar in ``0..NUM_CLASSES - 1``;
+    one int64 scalar per name in ``EXTRA_LABELS``.
+  """
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  IMAGE_SHAPE: tuple[int, int, int] = (0, 0, 0)
+  PIXEL_MAX: int = 255
+  NUM_CLASSES: int = 0
+  EXTRA_LABELS: Mapping[str, int] = {}  # name -> number of classes
+  SPLITS: tuple[str, ...] = ("train", "test")
+  DESCRIPTION = ""
+  HOMEPAGE = ""
+  CITATION = ""
+
+  def __init__(self, *, data_dir: str | os.PathLike | None = None,
+               file_format: str = "array_record", **kwargs):
+    """Creates the builder; ``data_dir`` defaults to the snn_sparse one."""
+    super().__init__(data_dir=str(common.resolve_data_dir(data_dir)),
+                     file_format=file_format, **kwargs)
+
+  # --------------------------------------------------------------- subclass API
+  @classmethod
+  def locate(cls, manual_dir: str | os.PathLike | None,
+             data_dir: str | os.PathLike | None) -> Any:
+    """Finds the source files, downloading them if possible.
+
+    Returns:
+      Whatever ``read_arrays`` takes.
+
+    Raises:
+      DataNotFoundError: nothing usable was found and no download worked.
+    """
+    raise NotImplementedError
+
+  @classmethod
+  def read_arrays(cls, source: Any) -> SplitArrays:
+    """Parses the source into ``{split: {"image": [N,H,W,C] uint8, ...}}``."""
+    raise NotImplementedError
+
+  # ------------------------------------------------------------ TFDS overrides
+  def _info(self) -> tfds.core.DatasetInfo:
+    tensor = tfds.features.Tensor
+    features = {
+        "image": tensor(shape=self.IMAGE_SHAPE, dtype=np.uint8,
+                        encoding=tfds.features.Encoding.BYTES),
+        "label": tensor(shape=(), dtype=np.int64),
+    }
+    for name in self.EXTRA_LABELS:
+      features[name] = tensor(shape=(), dtype=np.int64)
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.DESCRIPTION,
+        features=tfds.features.FeaturesDict(features),
+        supervised_keys=("image", "label"),
+        homepage=self.HOMEPAGE,
+        citation=self.CITATION,
+        metadata=tfds.core.MetadataDict(),
+        disable_shuffling=True,
+    )
+
+  def _split_generators(self, dl_manager):
+    try:
+      manual_dir = dl_manager.manual_dir
+    except (AssertionError, ValueError):  # Not set, missing or empty.
+      manual_dir = None
+    source = self.locate(manual_dir, self.data_dir_root)
+    arrays = self.read_arrays(source)
+    for split in self.SPLITS:
+      self._validate(arrays[split], split, source)
+    mean, std = channel_stats(arrays["train"]["image"], self.PIXEL_MAX)
+    self.info.metadata["mean"] = [float(m) for m in mean]
+    self.info.metadata["std"] = [float(s) for s in std]
+    return {split: self._generate_examples(arrays[split])
+            for split in self.SPLITS}
+
+  def _generate_examples(self, arrays: Mapping[str, np.ndarray]
+                         ) -> Iterator[tuple[int, dict[str, Any]]]:
+    names = list(arrays)
+    for i in range(len(arrays["label"])):
+      yield i, {k: arrays[k][i] for k in names}
+
+  # ----------------------------------------------------------------- helpers
+  def _validate(self, arrays: Mapping[str, np.ndarray], split: str,
+                source: Any) -> None:
+    """Raises ValueError naming the source when arrays look corrupt."""
+    images = arrays["image"]
+    where = f"{self.name} {split} split read from {source}"
+    if images.dtype != np.uint8 or images.shape[1:] != self.IMAGE_SHAPE:
+      raise ValueError(
+          f"{where}: images are {images.dtype}{list(images.shape)}, expected "
+          f"uint8[N, {', '.join(map(str, self.IMAGE_SHAPE))}]. The source "
+          "file is corrupt or not the official one.")
+    if images.size and int(images.max()) > self.PIXEL_MAX:
+      raise ValueError(f"{where}: pixel value {int(images.max())} > "
+                       f"{self.PIXEL_MAX}.")
+    classes = {"label": self.NUM_CLASSES, **self.EXTRA_LABELS}
+    for key, num in classes.items():
+      y = arrays[key]
+      if y.shape != (len(images),):
+        raise ValueError(f"{where}: {len(images)} images but {key} has shape "
+                         f"{list(y.shape)}.")
+      if y.size and (int(y.min()) < 0 or int(y.max()) >= num):
+        raise ValueError(f"{where}: {key} outside 0..{num - 1}.")
+
+
+def channel_stats(images: np.ndarray, pixel_max: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """Per-channel mean and std of ``images / pixel_max``.
+
+  Args:
+    images: ``[N, H, W, C]`` raw pixel values.
+    pixel_max: the raw value that maps to 1.0.
+
+  Returns:
+    ``(mean, std)``, each float64 ``[C]``: the population statistics over all
+    pixels of all images (not an average of per-image statistics).
+  """
+  x = images.reshape(-1, images.shape[-1])
+  total = np.zeros(x.shape[-1])
+  total_sq = np.zeros(x.shape[-1])
+  for start in range(0, len(x), 1 << 20):  # Bounded float64 memory.
+    chunk = x[start:start + (1 << 20)].astype(np.float64)
+    total += chunk.sum(0)
+    total_sq += np.square(chunk).sum(0)
+  n = max(len(x), 1)
+  mean = total / n
+  var = np.maximum(total_sq / n - np.square(mean), 0.0)
+  return mean / pixel_max, np.sqrt(var) / pixel_max
