@@ -207,8 +207,16 @@ def prepare(name: str, *, data_dir: str | os.PathLike | None = None,
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   config = tfds.download.DownloadConfig(
       manual_dir=None if manual_dir is None else os.fspath(manual_dir))
-  builder.download_and_prepare(download_dir=root / "downloads",
-                               download_config=config)
+  from tensorflow_datasets.core.utils import tqdm_utils  # pylint: disable=g-import-not-at-top
+  was_shown = getattr(tqdm_utils, "_active", True)
+  tfds.display_progress_bar(False)  # One log line instead of many bars.
+  print(f"Building {cls.name} into {root} (once; later runs reuse it).",
+        file=sys.stderr, flush=True)
+  try:
+    builder.download_and_prepare(download_dir=root / "downloads",
+                                 download_config=config)
+  finally:
+    tfds.display_progress_bar(was_shown)
   return builder
 
 
