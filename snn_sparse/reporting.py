@@ -65,7 +65,7 @@ class MetricsLog:
       f.writelines(kept)
     os.replace(tmp, self.path)
 
-  def write(self, event: str, step: int, **values) -> None:
+  def write(self, event: str, *, step: int, **values) -> None:
     """Appends ``{"event": event, "step": step, **values}`` as one line."""
     if not self.enabled:
       return
@@ -99,6 +99,10 @@ class Progress:
     self.total, self.batch_size, self.enabled = total_steps, batch_size, enabled
     self.stream = stream or sys.stderr
     self._last_step, self._last_time = start_step, time.perf_counter()
+
+  def restart(self, step: int) -> None:
+    """Restarts the clock at ``step`` (after a pause such as evaluation)."""
+    self._last_step, self._last_time = step, time.perf_counter()
 
   def update(self, step: int, prefix: str = "",
              values: Mapping | None = None) -> float:

@@ -12,13 +12,13 @@ def test_metrics_log_truncates_after_the_restored_step(tmp_path):
   path = str(tmp_path / "metrics.jsonl")
   log = reporting.MetricsLog(path)
   for step in (10, 20, 30):
-    log.write("train", step, loss=np.float32(1.0 / step))
+    log.write("train", step=step, loss=np.float32(1.0 / step))
   log.truncate_after(20)
   rows = reporting.read_events(path)
   assert [r["step"] for r in rows] == [10, 20]
   assert rows[0] == {"event": "train", "step": 10, "loss": 0.10000000149011612}
   reporting.MetricsLog(str(tmp_path / "off.jsonl"), enabled=False).write(
-      "train", 1)
+      "train", step=1)
   assert not (tmp_path / "off.jsonl").exists()
 
 

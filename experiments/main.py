@@ -1,0 +1,31 @@
+r"""Train and evaluate a sparse SNN from a config file.
+
+  python -m experiments.main --config experiments/configs/default.py \
+      --workdir /tmp/snn_sparse/default [--config.sparsity.algorithm=rigl ...]
+
+Every field of the config can be overridden with ``--config.a.b=value``.
+Running the same command on the same workdir resumes the run.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from snn_sparse import train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Path to an ml_collections config file.",
+    lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.INFO)
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,336 @@
+"""``train_and_evaluate(config, workdir)``: the two-stage sparse training loop.
+
+The loop (METHOD.md §3), read top to bottom in the phases below::
+
+    masks ~ ERK at the initial density; weights = weights * masks
+    for iteration in 1..num_iterations:
+      Stage I: epochs_per_iteration epochs of surrogate-gradient BPTT, dense
+               gradients on the effective weights, re-mask after each step;
+               every rewire_every steps the algorithm's in-iteration event
+               (pq_dst: prune and regrow at constant density)
+      evaluate on the test split: accuracy, loss, connectivity, nonzero
+               parameters, per-layer PQ index and firing rate, SOPs, MACs of
+               the first layer, energy; keep the best iteration's checkpoint
+      Stage II (all but the last iteration): the algorithm's iteration-end
+               event (pq_dst: net prune by the PQ-derived ratio c)
+      checkpoint
+
+Evaluation comes *before* the iteration-end event, so each row of the summary
+describes one network: the one trained at that row's density. Iteration 1 is
+therefore reported at the initial density (0.5), and the net prune after it
+sets the density that iteration 2 trains at.
+
+Workdir: ``config.json``, ``metrics.jsonl``, ``summary.json``,
+``checkpoints/`` (latest, orbax), ``best/`` (the best iteration), and with
+matplotlib installed ``summary.png``. Running the same command on the same
+workdir resumes from the latest checkpoint and ends exactly where an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from snn_sparse import (checkpointing, losses, metrics, models, optimizers,
+                        reporting)
+from snn_sparse import steps as steps_lib
+from snn_sparse.data import pipeline
+from snn_sparse.sparsity import algorithms
+from snn_sparse.sparsity import masks as masks_lib
+from snn_sparse.sparsity import pq as pq_lib
+from snn_sparse.train_state import TrainState
+
+PyTree = Any
+
+
+# ----------------------------------------------------------------------------
+# Config checks
+# ----------------------------------------------------------------------------
+def _fail(field: str, message: str):
+  raise ValueError(f"config.{field}: {message}")
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises a ``ValueError`` naming the first bad top-level field."""
+  for field in ("seed", "data", "model", "time_steps", "loss", "optimizer",
+                "num_iterations", "epochs_per_iteration", "sparsity"):
+    if field not in config:
+      _fail(field, "is missing; start from experiments/configs/default.py.")
+  for field in ("time_steps", "num_iterations", "epochs_per_iteration"):
+    if not isinstance(config[field], int) or config[field] < 1:
+      _fail(field, f"must be a positive integer, got {config[field]!r}.")
+  for field in ("batch_size", "eval_batch_size"):
+    if config.data[field] < 1:
+      _fail(f"data.{field}", f"must be >= 1, got {config.data[field]}.")
+  if config.loss not in ("ce", "tet"):
+    _fail("loss", f"unknown {config.loss!r}; choose 'ce' or 'tet'.")
+  if "name" not in config.model:
+    _fail("model.name", f"is missing; choose one of {sorted(models.MODELS)}.")
+  if config.log_every_steps < 1:
+    _fail("log_every_steps", f"must be >= 1, got {config.log_every_steps}.")
+  if config.checkpoint_every_steps % config.log_every_steps:
+    _fail("checkpoint_every_steps",
+          f"{config.checkpoint_every_steps} must be a multiple of "
+          f"log_every_steps ({config.log_every_steps}), so that a resumed "
+          "run logs the same averages as an uninterrupted one (0 = only at "
+          "iteration ends).")
+
+
+def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume a workdir that was started with another config."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = json.loads(config.to_json_best_effort())
+  diff = sorted(_diff_keys(old, new))
+  if diff:
+    raise ValueError(
+        f"{workdir} holds a run with a different config (fields: "
+        f"{', '.join(diff)}). Use a new --workdir, or delete {workdir} to "
+        "start over.")
+
+
+def _diff_keys(a, b, prefix=""):
+  if isinstance(a, dict) and isinstance(b, dict):
+    for k in set(a) | set(b):
+      yield from _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+  elif a != b:
+    yield prefix.rstrip(".")
+
+
+# ----------------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------------
+def create_model(config, num_classes: int):
+  """The model of ``config.model`` (its ``name`` plus field overrides)."""
+  fields = {k: v for k, v in config.model.items() if k != "name"}
+  return models.create(config.model.name, num_classes=num_classes, **fields)
+
+
+def initial_state(config, model, algo, tx, input_shape) -> TrainState:
+  """Params, batch stats, masks, optimizer and sparsity state at step 0."""
+  key = jax.random.key(config.seed)
+  init_key, mask_key, state_key = jax.random.split(key, 3)
+  x = jnp.zeros((config.time_steps, 1) + tuple(input_shape), jnp.float32)
+  variables = jax.jit(lambda k: model.init(
+      {"params": k, "dropout": k}, x, train=False))(init_key)
+  params = variables["params"]
+  masks = algo.init_masks(params, mask_key)
+  state = TrainState.create(
+      apply_fn=model.apply, params=params, tx=tx,
+      batch_stats=variables.get("batch_stats", {}), masks=masks,
+      sparsity_state=algo.init(params, masks), rng=state_key)
+  algo.validate(state)
+  return state
+
+
+def sparsity_summary(state: TrainState, p: float, q: float) -> dict:
+  """Connectivity, nonzero parameters and per-layer PQ index of a state."""
+  stats = jax.device_get(masks_lib.mask_stats(state.params, state.masks))
+  out = {
+      "connectivity": float(stats["density"]),
+      "connectivity_per_layer": {k: float(v["density"])
+                                 for k, v in stats["layers"].items()},
+      "nonzero_params": int(stats["nonzero"]),
+  }
+  if state.masks is not None and masks_lib.masked_paths(state.masks):
+    index = pq_lib.tree_pq_index(state.params, state.masks, p=p, q=q,
+                                 scope="layer")
+    out["pq_index_per_layer"] = {k: float(v) for k, v in index.items()}
+  return out
+
+
+def evaluate(state: TrainState, eval_step, config) -> dict:
+  """One pass over the test split: accuracy, loss, SOPs, MACs, energy."""
+  total = None
+  for batch in pipeline.eval_batches(
+      config.data.name, batch_size=config.data.eval_batch_size,
+      data_dir=config.data.data_dir, manual_dir=config.data.manual_dir):
+    total = metrics.accumulate(total, eval_step(state, batch))
+  return metrics.finalize(total)
+
+
+def _mean_train_metrics(pending: list) -> dict[str, float]:
+  values = jax.device_get(pending)
+  return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+
+
+def _check_finite(values: dict, step: int) -> None:
+  if not math.isfinite(values["loss"]):
+    raise FloatingPointError(
+        f"The training loss is {values['loss']} at step {step}. Lower "
+        "config.optimizer.learning_rate, or check the data normalisation; "
+        "the last checkpoint before this step is still in the workdir.")
+
+
+# ----------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       stop_after_steps: int | None = None) -> dict:
+  """Trains and evaluates; returns the summary written to ``summary.json``.
+
+  Args:
+    config: see ``experiments/configs/default.py`` for every field.
+    workdir: output directory; if it holds a checkpoint, the run resumes.
+    stop_after_steps: stop (after checkpointing) once this many steps have
+      run in this call, as a preemption would; for tests.
+  """
+  # ---- Setup -----------------------------------------------------------------
+  validate_config(config)
+  os.makedirs(workdir, exist_ok=True)
+  _check_resumable(workdir, config)
+  is_main = jax.process_index() == 0
+  if is_main:
+    reporting.write_json_atomic(os.path.join(workdir, "config.json"),
+                                json.loads(config.to_json_best_effort()))
+  info = pipeline.dataset_info(config.data.name)
+  steps_per_epoch = pipeline.steps_per_epoch(config.data.name,
+                                             config.data.batch_size)
+  steps_per_iteration = steps_per_epoch * config.epochs_per_iteration
+  total_steps = steps_per_iteration * config.num_iterations
+
+  model = create_model(config, info.num_classes)
+  algo = algorithms.create(config.sparsity, total_steps=total_steps)
+  tx = optimizers.create_optimizer(
+      config.optimizer, steps_per_epoch=steps_per_epoch,
+      total_steps=total_steps, steps_per_iteration=steps_per_iteration)
+  state = initial_state(config, model, algo, tx, info.input_shape)
+
+  # ---- Resume ----------------------------------------------------------------
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                    max_to_keep=config.max_to_keep)
+  best_ckpt = checkpointing.Checkpointer(os.path.join(workdir, "best"),
+                                         max_to_keep=1)
+  log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), is_main)
+  meta = {"iterations_done": 0, "rows": [], "best_iteration": None}
+  restored = ckpt.restore(state)
+  if restored is not None:
+    state, meta = restored
+    logging.info("Resumed from step %d in %s.", int(state.step), workdir)
+  log.truncate_after(int(state.step))
+  step = int(state.step)
+
+  # ---- Steps -----------------------------------------------------------------
+  train_step, eval_step = steps_lib.make_steps(loss=config.loss,
+                                               time_steps=config.time_steps)
+  grad_step = None
+  if algo.needs_grads:
+    loss_fn = losses.get_loss(config.loss)
+    grad_step = jax.jit(lambda s, b: steps_lib.loss_and_grads(
+        s, b, loss_fn=loss_fn, rng=s.rng, time_steps=config.time_steps)[1])
+  batches = pipeline.train_batches(
+      config.data.name, batch_size=config.data.batch_size, seed=config.seed,
+      start_step=step, data_dir=config.data.data_dir,
+      manual_dir=config.data.manual_dir, augment=config.data.augment)
+  progress = reporting.Progress(total_steps, step, config.data.batch_size,
+                                enabled=is_main)
+  run_start_step = step
+  pending = []
+
+  # ---- Iterations ------------------------------------------------------------
+  for iteration in range(meta["iterations_done"] + 1,
+                         config.num_iterations + 1):
+    end_step = iteration * steps_per_iteration
+    # Stage I: training, with the in-iteration rewiring events.
+    while step < end_step:
+      batch = next(batches)
+      state, train_metrics = train_step(state, batch)
+      step += 1
+      pending.append(train_metrics)
+      if algo.is_rewire_step(step):
+        grads = grad_step(state, batch) if grad_step else None
+        state, report = algo.rewire(state, grads)
+        log.write("rewire", step=step, iteration=iteration,
+                  **algorithms.flatten_report(jax.device_get(report)))
+      if step % config.log_every_steps == 0 or step == end_step:
+        values = _mean_train_metrics(pending)
+        pending = []
+        _check_finite(values, step)
+        rate = progress.update(step, f"[iteration {iteration}] ", values)
+        log.write("train", step=step, iteration=iteration, samples_per_s=rate,
+                  **values)
+      if (config.checkpoint_every_steps and step < end_step and
+          step % config.checkpoint_every_steps == 0):
+        ckpt.save(state, meta)
+      if stop_after_steps and step - run_start_step >= stop_after_steps:
+        ckpt.save(state, meta)
+        return meta
+
+    # Evaluation of the network trained in this iteration.
+    start = time.perf_counter()
+    result = evaluate(state, eval_step, config)
+    row = {"iteration": iteration, "step": step,
+           "epoch": step // steps_per_epoch,
+           "test_accuracy": result["accuracy"], "test_loss": result["loss"],
+           **sparsity_summary(state, config.sparsity.p, config.sparsity.q),
+           "sops": result["sops"], "macs_first_layer": result["macs"],
+           "energy_uj": result["energy_uj"],
+           "sops_per_layer": result["sops_per_layer"],
+           "firing_rate_per_layer": result["firing_rate"],
+           "eval_seconds": time.perf_counter() - start}
+    log.write("eval", **row)
+    best = meta["best_iteration"]
+    if best is None or row["test_accuracy"] > meta["rows"][best - 1][
+        "test_accuracy"]:
+      meta["best_iteration"] = iteration
+      best_ckpt.save(state, {"iteration": iteration, "row": row})
+    meta["rows"].append(row)
+    logging.info("Iteration %d: accuracy %.4f, connectivity %.4f, SOPs %.4g",
+                 iteration, row["test_accuracy"], row["connectivity"],
+                 row["sops"])
+
+    # Stage II: the iteration-end event (not after the last iteration).
+    if iteration < config.num_iterations:
+      grads = grad_step(state, batch) if grad_step else None
+      state, report = algo.end_iteration(state, grads)
+      log.write("iteration_end", step=step, iteration=iteration,
+                **algorithms.flatten_report(jax.device_get(report)))
+    meta["iterations_done"] = iteration
+    ckpt.save(state, meta)
+    progress.restart(step)
+
+  # ---- Summary ---------------------------------------------------------------
+  summary = write_summary(workdir, config, meta) if is_main else meta
+  ckpt.close()
+  best_ckpt.close()
+  return summary
+
+
+def write_summary(workdir: str, config, meta: dict) -> dict:
+  """Writes ``summary.json`` (and ``summary.png`` with matplotlib)."""
+  best = meta["best_iteration"]
+  summary = {
+      "dataset": config.data.name, "model": config.model.name,
+      "algorithm": config.sparsity.algorithm,
+      "scope": config.sparsity.get("scope"),
+      "best_iteration": best,
+      "best": meta["rows"][best - 1] if best else None,
+      "iterations": [dict(r, best=r["iteration"] == best)
+                     for r in meta["rows"]],
+  }
+  reporting.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+  print(reporting.table(summary["iterations"], [
+      ("iter", "iteration", "d"), ("accuracy", "test_accuracy", ".4f"),
+      ("connectivity", "connectivity", ".4f"),
+      ("nonzero", "nonzero_params", ",d"), ("SOPs", "sops", ".4g"),
+      ("MACs", "macs_first_layer", ".4g"), ("energy uJ", "energy_uj", ".4g")]))
+  try:
+    from snn_sparse import plotting  # pylint: disable=g-import-not-at-top
+    plotting.plot_summary(summary, os.path.join(workdir, "summary.png"))
+  except ImportError:
+    logging.info("matplotlib is not installed: no summary.png "
+                 "(pip install 'snn-sparse[viz]').")
+  return summary
