@@ -468,7 +468,9 @@ def tree_rewire_count(params: PyTree, masks: PyTree, *, p: float = 0.5,
                       scope: str = "layer", rounding: str = "floor",
                       key: jax.Array | None = None,
                       pattern: str = masks_lib.PRUNABLE_PATTERN):
-  """PQ rewiring counts ``k = round(c*d)`` in the format rewiring takes.
+  """PQ rewiring counts ``k = floor(c*d)`` (or ``rounding="stochastic"``).
+
+  The counts come in the format the rewiring functions take.
 
   Returns:
     ``layer``: ``{path: int32 ()}``; ``neuron``: ``{path: int32 (out,)}``;
