@@ -18,7 +18,7 @@ def plot_summary(summary: dict, path: str) -> None:
   its = [r["iteration"] for r in rows]
   acc = [100.0 * r["test_accuracy"] for r in rows]
   conn = [100.0 * r["connectivity"] for r in rows]
-  fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+  fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
   ax.plot(its, acc, "o-", color="tab:blue", label="test accuracy")
   ax.set_xlabel("iteration")
   ax.set_ylabel("test accuracy (%)", color="tab:blue")
@@ -38,8 +38,8 @@ def plot_summary(summary: dict, path: str) -> None:
   ax.set_title(title, fontsize=10)
   lines = ax.get_legend_handles_labels()
   lines2 = ax2.get_legend_handles_labels()
-  ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left",
-            fontsize=8)
+  ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper center",
+            bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8, frameon=False)
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)

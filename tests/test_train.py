@@ -62,6 +62,7 @@ def test_two_stage_run_writes_the_paper_report(tmp_path):
       str(tmp_path / "metrics.jsonl"))}
   assert events == {"train", "rewire", "eval", "iteration_end"}
   assert json.load(open(tmp_path / "config.json"))["data"]["name"] == "digits"
+  assert (tmp_path / "summary.png").stat().st_size > 10_000  # [viz] plot
 
 
 def test_resume_finishes_exactly_like_an_uninterrupted_run(tmp_path):
