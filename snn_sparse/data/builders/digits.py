@@ -3,11 +3,11 @@
 The images ship inside scikit-learn (``sklearn.datasets.load_digits``), so
 this builder never needs a file or a network. Pixels are the original
 integer counts ``0..16`` stored as uint8 ``[8, 8, 1]``; the pipeline divides
-by 16, which gives the ``[0, 1]`` values of ``experiments/demo.py``.
+by 16 before normalising.
 
 Split: ``order = np.random.default_rng(0).permutation(1797)``; the test
 split is ``order[:360]`` and the train split ``order[360:]`` (1,437 images),
-each in that order. This is the split of ``experiments.demo.digits_split``.
+each in that order.
 """
 
 from __future__ import annotations
