@@ -1,8 +1,11 @@
 """The jitted train and eval steps: ``(state, batch) -> (state, metrics)``.
 
-A batch is a dict with ``"input"`` and ``"label"`` ``[B]`` (int). The input is
-either a static image batch ``[B, H, W, C]``, which is direct-encoded (repeated
-over ``time_steps``), or time-major frames ``[T, B, H, W, C]`` (event data).
+A batch is a dict with ``"input"`` and ``"label"`` ``[B]`` (int), batch-major
+as data pipelines produce it (so the batch axis is always axis 0, the one
+that data parallelism shards). The input is either a static image batch
+``[B, H, W, C]``, which is direct-encoded (repeated over ``time_steps``), or
+event frames ``[B, T, H, W, C]``, which are transposed to the models'
+time-major ``[T, B, H, W, C]`` inside the jitted step.
 
 The loss is differentiated with respect to the effective weights
 ``params * masks`` (dense gradient; see ``snn_sparse.train_state``).
@@ -21,13 +24,22 @@ from snn_sparse.train_state import TrainState
 
 
 def encode(inputs: jax.Array, time_steps: int) -> jax.Array:
-  """``[B, H, W, C]`` -> ``[T, B, H, W, C]`` (direct encoding); 5-D passes."""
+  """Model input ``[T, B, H, W, C]`` from a batch's ``"input"``.
+
+  Images ``[B, H, W, C]`` are repeated ``time_steps`` times (direct
+  encoding); event frames ``[B, T, H, W, C]`` are transposed to time-major
+  and must have ``T == time_steps``.
+  """
   if inputs.ndim == 5:
-    return inputs
+    if inputs.shape[1] != time_steps:
+      raise ValueError(
+          f"Event frames [B, T, H, W, C] have T={inputs.shape[1]}, but "
+          f"config.time_steps is {time_steps}; make them equal.")
+    return jnp.swapaxes(inputs, 0, 1)
   if inputs.ndim != 4:
     raise ValueError(
-        "batch['input'] must be images [B, H, W, C] or frames [T, B, H, W, C]; "
-        f"got shape {tuple(inputs.shape)}.")
+        "batch['input'] must be images [B, H, W, C] or event frames "
+        f"[B, T, H, W, C]; got shape {tuple(inputs.shape)}.")
   return layers.repeat_time(inputs, time_steps)
 
 

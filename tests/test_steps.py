@@ -38,10 +38,17 @@ def test_train_step_learns_a_fixed_batch_without_retracing():
   assert train_step._cache_size() == 1  # pylint: disable=protected-access
 
 
-def test_event_frames_pass_through_and_bad_shapes_fail():
-  x = jnp.zeros((3, 2, 8, 8, 1))
-  assert steps.encode(x, 4) is x
-  assert steps.encode(jnp.zeros((2, 8, 8, 1)), 4).shape == (4, 2, 8, 8, 1)
+def test_encoding_of_images_and_event_frames():
+  images = jnp.arange(2 * 8 * 8).reshape(2, 8, 8, 1)
+  x = steps.encode(images, 4)
+  assert x.shape == (4, 2, 8, 8, 1)
+  np.testing.assert_array_equal(x[3, 1], images[1])
+  frames = jnp.arange(2 * 3 * 4).reshape(2, 3, 4, 1, 1)  # [B=2, T=3, ...]
+  x = steps.encode(frames, 3)
+  assert x.shape == (3, 2, 4, 1, 1)
+  np.testing.assert_array_equal(x[2, 1], frames[1, 2])
+  with pytest.raises(ValueError, match="T=3, but config.time_steps is 4"):
+    steps.encode(frames, 4)
   with pytest.raises(ValueError, match=r"batch\['input'\]"):
     steps.encode(jnp.zeros((8, 8)), 4)
 
