@@ -26,12 +26,7 @@ class SnnCifar10(base.ArrayImageBuilder):
   DESCRIPTION = ("CIFAR-10: 32x32 colour images in 10 classes; 50,000 train "
                  "and 10,000 test images.")
   HOMEPAGE = cifar_common.HOMEPAGE
-  CITATION = """@techreport{krizhevsky2009learning,
-  author = {Krizhevsky, Alex},
-  title = {Learning Multiple Layers of Features from Tiny Images},
-  institution = {University of Toronto},
-  year = {2009}
-}"""
+  CITATION = cifar_common.CITATION
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       f"Put {cifar_common.CIFAR10.python_tar} (or "
       f"{cifar_common.CIFAR10.binary_tar}) from {HOMEPAGE} into manual_dir.")

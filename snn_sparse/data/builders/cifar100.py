@@ -24,12 +24,7 @@ class SnnCifar100(base.ArrayImageBuilder):
   DESCRIPTION = ("CIFAR-100: 32x32 colour images in 100 fine classes grouped "
                  "into 20 coarse classes; 50,000 train and 10,000 test.")
   HOMEPAGE = cifar_common.HOMEPAGE
-  CITATION = """@techreport{krizhevsky2009learning,
-  author = {Krizhevsky, Alex},
-  title = {Learning Multiple Layers of Features from Tiny Images},
-  institution = {University of Toronto},
-  year = {2009}
-}"""
+  CITATION = cifar_common.CITATION
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       f"Put {cifar_common.CIFAR100.python_tar} (or "
       f"{cifar_common.CIFAR100.binary_tar}) from {HOMEPAGE} into manual_dir.")

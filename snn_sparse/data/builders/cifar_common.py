@@ -29,6 +29,12 @@ from snn_sparse.data.builders import common
 
 #: Where the official tarballs are published.
 HOMEPAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
+CITATION = """@techreport{krizhevsky2009learning,
+  author = {Krizhevsky, Alex},
+  title = {Learning Multiple Layers of Features from Tiny Images},
+  institution = {University of Toronto},
+  year = {2009}
+}"""
 _URL_BASE = "https://www.cs.toronto.edu/~kriz/"
 _PIXELS = 3 * 32 * 32
 
