@@ -86,8 +86,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
           "iteration ends).")
 
 
-def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Refuses to resume a workdir that was started with another config."""
+def _check_same_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume a workdir whose checkpoints come from another config."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     return
@@ -191,11 +191,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # ---- Setup -----------------------------------------------------------------
   validate_config(config)
   os.makedirs(workdir, exist_ok=True)
-  _check_resumable(workdir, config)
   is_main = jax.process_index() == 0
-  if is_main:
-    reporting.write_json_atomic(os.path.join(workdir, "config.json"),
-                                json.loads(config.to_json_best_effort()))
   info = pipeline.dataset_info(config.data.name)
   steps_per_epoch = pipeline.steps_per_epoch(config.data.name,
                                              config.data.batch_size)
@@ -212,6 +208,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # ---- Resume ----------------------------------------------------------------
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
                                     max_to_keep=config.max_to_keep)
+  if ckpt.latest_step() is not None:
+    _check_same_config(workdir, config)
+  if is_main:
+    reporting.write_json_atomic(os.path.join(workdir, "config.json"),
+                                json.loads(config.to_json_best_effort()))
   best_ckpt = checkpointing.Checkpointer(os.path.join(workdir, "best"),
                                          max_to_keep=1)
   log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), is_main)

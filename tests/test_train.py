@@ -86,6 +86,11 @@ def test_resuming_with_another_config_is_refused(tmp_path):
   train.train_and_evaluate(_config(), str(tmp_path), stop_after_steps=11)
   with pytest.raises(ValueError, match=r"different config \(fields: seed\)"):
     train.train_and_evaluate(_config(seed=1), str(tmp_path))
+  # A workdir without a checkpoint yet may start over with a new config.
+  fresh = tmp_path / "fresh"
+  fresh.mkdir()
+  (fresh / "config.json").write_text('{"seed": 5}')
+  train.train_and_evaluate(_config(seed=1), str(fresh), stop_after_steps=11)
 
 
 @pytest.mark.parametrize("name", algorithms.ALGORITHMS)
