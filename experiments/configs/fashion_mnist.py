@@ -7,9 +7,12 @@ manual_dir``, or a download where a network exists. Command::
   python -m experiments.main --config experiments/configs/fashion_mnist.py \
       --workdir /tmp/snn_sparse/fashion_mnist
 
-Expected run time: about 30 minutes on 2 CPU cores; a few minutes on a GPU.
+Expected run time: about 80 minutes on 2 CPU cores (training runs at about
+250 samples/s there; 20 epochs).
 Expected result: test accuracy about 0.90 with connectivity falling from
-0.50 to about 0.15 over the 10 iterations.
+0.50 to about 0.15 over the 10 iterations. A shortened run measured 0.870 at
+connectivity 0.50 (iteration 1) and 0.894 at 0.384 (iteration 2) with
+``--config.num_iterations=2 --config.epochs_per_iteration=1`` (11 minutes).
 """
 
 from experiments.configs import default
