@@ -9,14 +9,23 @@ Public API::
   prepare(name, *, data_dir=None, manual_dir=None) -> TFDS builder
 
 Datasets: ``digits`` (built-in, offline), ``fashion_mnist``, ``cifar10``,
-``cifar100``. Built data lives in ``<data_dir>/snn_<name>/1.0.0``, where
-``data_dir`` defaults to ``$SNN_SPARSE_DATA_DIR`` or ``~/tensorflow_datasets``.
+``cifar100``, and the event datasets ``cifar10_dvs``, ``dvs_gesture``,
+``nmnist`` and ``digits_events`` (built-in, offline), whose batches hold
+event frames ``"input"`` float32 ``[B, T, H, W, 2]``. Built data lives in
+``<data_dir>/snn_<name>/1.0.0``, where ``data_dir`` defaults to
+``$SNN_SPARSE_DATA_DIR`` or ``~/tensorflow_datasets``.
+
+Event files and frames: :mod:`snn_sparse.data.events` (readers of AEDAT
+2.0, AEDAT 3.1 and N-MNIST files), :mod:`snn_sparse.data.framing` (events to
+``[T, H, W, 2]`` frames, resizing) and :mod:`snn_sparse.data.saccades`
+(event-camera emulation of static images).
 """
 
 from __future__ import annotations
 
 from snn_sparse.data.builders.common import DataNotFoundError
 from snn_sparse.data.builders.common import default_data_dir
+from snn_sparse.data.events import EventFileError
 from snn_sparse.data.pipeline import DATASETS
 from snn_sparse.data.pipeline import DatasetInfo
 from snn_sparse.data.pipeline import data_sources
@@ -28,7 +37,7 @@ from snn_sparse.data.pipeline import steps_per_epoch
 from snn_sparse.data.pipeline import train_batches
 
 __all__ = [
-    "DATASETS", "DataNotFoundError", "DatasetInfo", "data_sources",
-    "dataset_info", "default_data_dir", "eval_batches", "num_eval_batches",
-    "prepare", "steps_per_epoch", "train_batches",
+    "DATASETS", "DataNotFoundError", "DatasetInfo", "EventFileError",
+    "data_sources", "dataset_info", "default_data_dir", "eval_batches",
+    "num_eval_batches", "prepare", "steps_per_epoch", "train_batches",
 ]

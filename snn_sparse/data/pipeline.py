@@ -3,7 +3,8 @@
 The contract with the trainer:
 
 * :func:`train_batches` is an infinite, exactly resumable iterator of
-  training batches ``{"input": float32 [B, H, W, C], "label": int32 [B]}``;
+  training batches ``{"input": float32 [B, H, W, C], "label": int32 [B]}``
+  (event datasets: ``"input"`` float32 ``[B, T, H, W, 2]``, batch-major);
 * :func:`eval_batches` is one deterministic pass over a split, padded to
   fixed-shape batches that carry ``"mask": float32 [B]``;
 * :func:`dataset_info` and :func:`steps_per_epoch` need no data at all.
@@ -19,14 +20,17 @@ N // G`` (:func:`steps_per_epoch`). Process ``p`` takes the rows
 global batch of a single process running with ``batch_size * process_count``.
 
 **Augmentation** (train only) is a pure function of ``(seed, epoch, example
-index)``: a counter-based hash gives each example its crop offsets and flip
-bit, so batches do not depend on what was read before them. This makes
-``train_batches(start_step=k)`` equal to the batches from step ``k`` of an
-uninterrupted run, without reading the skipped ones.
+index)``: a counter-based hash gives each example its crop offsets, roll
+shifts and flip bit, so batches do not depend on what was read before them.
+This makes ``train_batches(start_step=k)`` equal to the batches from step
+``k`` of an uninterrupted run, without reading the skipped ones. Event
+frames get the same spatial transform at every time step.
 
-**Normalisation.** ``input = (pixel / pixel_max - mean) / std`` per channel,
-with the mean and std of the full train split (the population statistics
-over all its pixels) listed in :data:`DATASETS`.
+**Normalisation.** Images: ``input = (pixel / pixel_max - mean) / std`` per
+channel, with the mean and std of the full train split (the population
+statistics over all its pixels) listed in :data:`DATASETS`. Event frames
+are not normalised: ``input`` is the stored per-polarity count (float32),
+as the spiking literature feeds them.
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ class DatasetInfo:
       255).
     crop_padding: default random-crop padding of ``augment=True`` (0: none).
     flip: default random horizontal flip of ``augment=True``.
+    frames: ``T`` of an event dataset, whose examples are frames ``[T, H,
+      W, 2]`` (``input_shape`` is ``(H, W, 2)``); 0 for static images.
+    roll: default maximal random circular shift (pixels, each axis) of
+      ``augment=True`` (0: none).
   """
 
   name: str
@@ -76,11 +84,30 @@ class DatasetInfo:
   pixel_max: int = 255
   crop_padding: int = 0
   flip: bool = False
+  frames: int = 0
+  roll: int = 0
+
+  @property
+  def example_shape(self) -> tuple[int, ...]:
+    """Shape of one stored example: ``(T, H, W, C)`` or ``(H, W, C)``."""
+    if self.frames:
+      return (self.frames, *self.input_shape)
+    return tuple(self.input_shape)
+
+  @property
+  def feature(self) -> str:
+    """The stored feature holding the example: ``"frames"`` or ``"image"``."""
+    return "frames" if self.frames else "image"
 
 
 #: Every dataset of the pipeline. digits: computed on the fixed 1,437-image
 #: train split, pixels / 16. fashion_mnist: computed on the 60,000 train
-#: images. CIFAR: the standard statistics of the 50,000 train images.
+#: images. CIFAR: the standard statistics of the 50,000 train images. Event
+#: datasets (``frames > 0``) are not normalised (mean 0, std 1); their
+#: augmentation follows the common VGGSNN/TET recipe for CIFAR10-DVS (flip,
+#: circular roll by up to 5 pixels) and is off by default for the others
+#: (never flip them: gestures and digits are not mirror-symmetric).
+_EVENT_STATS = {"mean": (0.0, 0.0), "std": (1.0, 1.0), "pixel_max": 1}
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(
         name="digits", num_classes=10, input_shape=(8, 8, 1),
@@ -102,6 +129,19 @@ DATASETS: dict[str, DatasetInfo] = {
         mean=(0.50707516, 0.48654887, 0.44091784),
         std=(0.26733429, 0.25643846, 0.27615047),
         crop_padding=4, flip=True),
+    "cifar10_dvs": DatasetInfo(
+        name="cifar10_dvs", num_classes=10, input_shape=(48, 48, 2),
+        num_train=9000, num_test=1000, frames=10, flip=True, roll=5,
+        **_EVENT_STATS),
+    "dvs_gesture": DatasetInfo(
+        name="dvs_gesture", num_classes=11, input_shape=(32, 32, 2),
+        num_train=1176, num_test=288, frames=16, **_EVENT_STATS),
+    "nmnist": DatasetInfo(
+        name="nmnist", num_classes=10, input_shape=(34, 34, 2),
+        num_train=60000, num_test=10000, frames=10, **_EVENT_STATS),
+    "digits_events": DatasetInfo(
+        name="digits_events", num_classes=10, input_shape=(16, 16, 2),
+        num_train=1437, num_test=360, frames=6, **_EVENT_STATS),
 }
 
 _SPLITS = ("train", "test")
@@ -243,7 +283,8 @@ def data_sources(name: str, *, data_dir: str | os.PathLike | None = None,
 
   Builds the dataset first if needed (see :func:`prepare`). Each source has
   ``len()`` and ``__getitems__(indices) -> list of dict``, with ``"image"``
-  uint8 ``[H, W, C]`` and ``"label"`` int per example. Cached per
+  uint8 ``[H, W, C]`` (event datasets: ``"frames"`` ``[T, H, W, 2]``, see
+  their builders for the dtype) and ``"label"`` int per example. Cached per
   ``(name, data_dir)``.
   """
   key = _canonical(name)
@@ -264,9 +305,10 @@ class _Source:
   def __init__(self, key: str, root: pathlib.Path, split: str):
     self._args = (key, root, split)
     self._source = None
+    self._feature = DATASETS[key].feature
 
   def __getstate__(self):
-    return {"_args": self._args, "_source": None}
+    return {**self.__dict__, "_source": None}
 
   def get(self):
     if self._source is None:
@@ -279,11 +321,11 @@ class _Source:
 
   def read(self, indices: np.ndarray, shape: tuple[int, ...]
            ) -> tuple[np.ndarray, np.ndarray]:
-    """Reads examples: ``(images uint8 [n, *shape], labels int32 [n])``."""
+    """Reads examples: ``(stored arrays [n, *shape], labels int32 [n])``."""
     if len(indices) == 0:
       return np.zeros((0, *shape), np.uint8), np.zeros((0,), np.int32)
     records = self.get().__getitems__([int(i) for i in indices])
-    images = np.stack([r["image"] for r in records])
+    images = np.stack([r[self._feature] for r in records])
     labels = np.fromiter((r["label"] for r in records), np.int32,
                          len(records))
     return images, labels
@@ -393,8 +435,97 @@ def crop_and_flip(images: np.ndarray, dy: np.ndarray, dx: np.ndarray,
                 cols[:, None, :]]
 
 
+def roll_params(seed: int, epoch: int, indices: np.ndarray, max_shift: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+  """Per-example circular shifts for :func:`roll_and_flip`.
+
+  Uses bits of :func:`example_hash` that crop offsets do not use (the flip
+  bit is the one of :func:`augmentation_params`).
+
+  Returns:
+    ``(sy, sx)``: int64 ``[n]`` shifts in ``-max_shift..max_shift``.
+  """
+  h = example_hash(seed, epoch, indices)
+  span = np.uint64(2 * max_shift + 1)
+  sy = ((h >> np.uint64(33)) & np.uint64(0x7FFF)) % span
+  sx = (h >> np.uint64(48)) % span
+  return (sy.astype(np.int64) - max_shift, sx.astype(np.int64) - max_shift)
+
+
+def roll_and_flip(images: np.ndarray, sy: np.ndarray, sx: np.ndarray,
+                  flip: np.ndarray) -> np.ndarray:
+  """Optionally mirrors, then circularly shifts each image, vectorised.
+
+  Output pixel ``[i, r, c]`` is ``mirrored[i, (r - sy[i]) % H, (c - sx[i])
+  % W]``, where ``mirrored`` is ``images`` flipped left-right where
+  ``flip[i]`` (``torch.roll(torch.flip(x, [W]), (sy, sx), (H, W))``, the
+  recipe of TET's CIFAR10-DVS loader).
+
+  Args:
+    images: ``[B, H, W, C]``.
+    sy: int ``[B]`` row shifts.
+    sx: int ``[B]`` column shifts.
+    flip: bool ``[B]``.
+
+  Returns:
+    ``[B, H, W, C]`` with the dtype of ``images``.
+  """
+  b, h, w, _ = images.shape
+  rows = (np.arange(h) - np.asarray(sy)[:, None]) % h
+  cols = (np.arange(w) - np.asarray(sx)[:, None]) % w
+  cols = np.where(np.asarray(flip)[:, None], w - 1 - cols, cols)
+  return images[np.arange(b)[:, None, None], rows[:, :, None],
+                cols[:, None, :]]
+
+
+def augment(images: np.ndarray, *, seed: int, epoch: int,
+            indices: np.ndarray, padding: int = 0, flip: bool = False,
+            roll: int = 0) -> np.ndarray:
+  """The train augmentation of a batch, a pure function of its arguments.
+
+  Zero-padded random crop (``padding``), then random circular roll by up to
+  ``roll`` pixels per axis, with a random horizontal flip (``flip``) in
+  whichever runs last.
+
+  Args:
+    images: ``[B, H, W, C]`` images or ``[B, T, H, W, C]`` event frames (the
+      same transform at every time step).
+    seed, epoch, indices: the data seed, the epoch and the ``[B]`` example
+      positions in the train split.
+    padding: crop padding (0: no crop).
+    flip: random horizontal flips.
+    roll: maximal circular shift (0: no roll).
+
+  Returns:
+    The augmented batch, same shape and dtype.
+  """
+  if not (padding or flip or roll):
+    return images
+  frames = images.ndim == 5
+  if frames:  # [B, T, H, W, C] -> [B, H, W, T * C]
+    b, t, h, w, c = images.shape
+    images = images.transpose(0, 2, 3, 1, 4).reshape(b, h, w, t * c)
+  dy, dx, flips = augmentation_params(seed, epoch, indices, padding)
+  flips = flips if flip else np.zeros_like(flips)
+  no_flips = np.zeros_like(flips)
+  if padding or not roll:  # The flip goes with the crop when nothing rolls.
+    images = crop_and_flip(images, dy, dx, no_flips if roll else flips,
+                           padding)
+  if roll:
+    sy, sx = roll_params(seed, epoch, indices, roll)
+    images = roll_and_flip(images, sy, sx, flips)
+  if frames:
+    images = images.reshape(b, h, w, t, c).transpose(0, 3, 1, 2, 4)
+  return images
+
+
 def normalize(images: np.ndarray, info: DatasetInfo) -> np.ndarray:
-  """Raw pixels ``[..., C]`` -> float32 ``(x / pixel_max - mean) / std``."""
+  """Raw pixels ``[..., C]`` -> float32 ``(x / pixel_max - mean) / std``.
+
+  Event frames (``info.frames > 0``) are returned as float32 counts.
+  """
+  if info.frames:
+    return np.asarray(images, np.float32)
   std = np.asarray(info.std, np.float64)
   scale = (1.0 / (info.pixel_max * std)).astype(np.float32)
   shift = (-np.asarray(info.mean, np.float64) / std).astype(np.float32)
@@ -411,11 +542,11 @@ class _TrainBatch:
 
   def __init__(self, source: _Source, info: DatasetInfo, *, num_examples,
                batch_size, seed, process_index, process_count, padding,
-               flip):
+               flip, roll=0):
     self.source, self.info = source, info
     self.n, self.b, self.seed = num_examples, batch_size, seed
     self.pi, self.pc = process_index, process_count
-    self.padding, self.flip = padding, flip
+    self.padding, self.flip, self.roll = padding, flip, roll
     self.steps = _steps(num_examples, batch_size, process_count, info.name)
     self._perms: dict[int, np.ndarray] = {}
 
@@ -436,12 +567,9 @@ class _TrainBatch:
     epoch, b = divmod(int(step), self.steps)
     start = (b * self.pc + self.pi) * self.b
     idx = self._perm(epoch)[start:start + self.b]
-    images, labels = self.source.read(idx, self.info.input_shape)
-    if self.padding or self.flip:
-      dy, dx, flip = augmentation_params(self.seed, epoch, idx, self.padding)
-      if not self.flip:
-        flip = np.zeros_like(flip)
-      images = crop_and_flip(images, dy, dx, flip, self.padding)
+    images, labels = self.source.read(idx, self.info.example_shape)
+    images = augment(images, seed=self.seed, epoch=epoch, indices=idx,
+                     padding=self.padding, flip=self.flip, roll=self.roll)
     return {"input": normalize(images, self.info), "label": labels}
 
 
@@ -457,9 +585,9 @@ class _EvalBatch:
   def __call__(self, batch: int) -> dict[str, np.ndarray]:
     start = (int(batch) * self.pc + self.pi) * self.b
     idx = np.arange(start, min(start + self.b, self.n))
-    images, labels = self.source.read(idx, self.info.input_shape)
+    images, labels = self.source.read(idx, self.info.example_shape)
     k = len(idx)
-    x = np.zeros((self.b, *self.info.input_shape), np.float32)
+    x = np.zeros((self.b, *self.info.example_shape), np.float32)
     x[:k] = normalize(images, self.info)
     y = np.zeros((self.b,), np.int32)
     y[:k] = labels
@@ -504,7 +632,8 @@ def train_batches(name: str, *, batch_size: int, seed: int,
                   manual_dir: str | os.PathLike | None = None,
                   augment: bool = True, process_index: int = 0,
                   process_count: int = 1, crop_padding: int | None = None,
-                  flip: bool | None = None, worker_count: int = 0,
+                  flip: bool | None = None, roll: int | None = None,
+                  worker_count: int = 0,
                   prefetch: int = 2) -> Iterator[dict[str, np.ndarray]]:
   """Infinite iterator over training batches, resumable at any step.
 
@@ -518,18 +647,22 @@ def train_batches(name: str, *, batch_size: int, seed: int,
     data_dir: root of built datasets (default :func:`default_data_dir`).
     manual_dir: source files for the first build (see the builders).
     augment: apply the dataset's augmentation (CIFAR: random 32x32 crop of
-      the 4-pixel zero-padded image and random horizontal flip; digits and
-      fashion_mnist: none unless ``crop_padding``/``flip`` are given).
+      the 4-pixel zero-padded image and random horizontal flip;
+      cifar10_dvs: random horizontal flip and circular roll by up to 5
+      pixels; others: none unless ``crop_padding``/``flip``/``roll`` are
+      given). See :func:`augment`.
     process_index: this process's index ``p``.
     process_count: number of processes ``P``; the global batch is ``B * P``.
     crop_padding: overrides the dataset's crop padding when ``augment``.
     flip: overrides the dataset's random flip when ``augment``.
+    roll: overrides the dataset's maximal roll when ``augment``.
     worker_count: grain worker processes (0: read in this process).
     prefetch: batches prepared ahead by a background thread (or per worker).
 
   Yields:
     ``{"input": float32 [B, H, W, C] (normalised), "label": int32 [B]}``;
-    the order is described in the module docstring.
+    for event datasets ``"input"`` is float32 ``[B, T, H, W, 2]`` counts.
+    The order is described in the module docstring.
 
   Raises:
     DataNotFoundError: the dataset is not built and its sources are missing.
@@ -542,12 +675,16 @@ def train_batches(name: str, *, batch_size: int, seed: int,
   info, source, n = _open(name, "train", data_dir, manual_dir)
   padding = info.crop_padding if crop_padding is None else int(crop_padding)
   do_flip = info.flip if flip is None else bool(flip)
+  max_roll = info.roll if roll is None else int(roll)
+  if padding < 0 or max_roll < 0:
+    raise ValueError(f"crop_padding and roll must be >= 0, got {padding} and "
+                     f"{max_roll}.")
   if not augment:
-    padding, do_flip = 0, False
+    padding, do_flip, max_roll = 0, False, 0
   fn = _TrainBatch(source, info, num_examples=n, batch_size=batch_size,
                    seed=seed, process_index=process_index,
                    process_count=process_count, padding=padding,
-                   flip=do_flip)
+                   flip=do_flip, roll=max_roll)
   dataset = grain.MapDataset.range(int(start_step), sys.maxsize).map(fn)
   return _iterate(dataset, worker_count, prefetch)
 
@@ -568,7 +705,8 @@ def eval_batches(name: str, *, batch_size: int, split: str = "test",
 
   Yields:
     ``{"input": float32 [B, H, W, C], "label": int32 [B], "mask": float32
-    [B]}``; padding rows have input 0, label 0 and mask 0.
+    [B]}`` (event datasets: ``"input"`` ``[B, T, H, W, 2]``); padding rows
+    have input 0, label 0 and mask 0.
 
   Raises:
     DataNotFoundError: the dataset is not built and its sources are missing.

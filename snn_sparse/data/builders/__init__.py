@@ -7,7 +7,14 @@ pipeline name      TFDS name              module
 ``fashion_mnist``  ``snn_fashion_mnist``  :mod:`.fashion_mnist`
 ``cifar10``        ``snn_cifar10``        :mod:`.cifar10`
 ``cifar100``       ``snn_cifar100``       :mod:`.cifar100`
+``cifar10_dvs``    ``snn_cifar10_dvs``    :mod:`.cifar10_dvs`
+``dvs_gesture``    ``snn_dvs_gesture``    :mod:`.dvs_gesture`
+``nmnist``         ``snn_nmnist``         :mod:`.nmnist`
+``digits_events``  ``snn_digits_events``  :mod:`.digits_events`
 =================  =====================  ========================
+
+Image builders derive from :class:`.base.ArrayImageBuilder`, event-frame
+builders from :class:`.event_base.EventFramesBuilder`.
 
 The TFDS names carry an ``snn_`` prefix so they never collide with TFDS's own
 builders. Builder modules import TFDS, so they are imported lazily:
@@ -30,6 +37,10 @@ BUILDERS: dict[str, tuple[str, str]] = {
     "fashion_mnist": ("fashion_mnist", "SnnFashionMnist"),
     "cifar10": ("cifar10", "SnnCifar10"),
     "cifar100": ("cifar100", "SnnCifar100"),
+    "cifar10_dvs": ("cifar10_dvs", "SnnCifar10Dvs"),
+    "dvs_gesture": ("dvs_gesture", "SnnDvsGesture"),
+    "nmnist": ("nmnist", "SnnNmnist"),
+    "digits_events": ("digits_events", "SnnDigitsEvents"),
 }
 
 
