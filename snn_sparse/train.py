@@ -193,6 +193,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
   info = pipeline.dataset_info(config.data.name)
+  if info.frames and info.frames != config.time_steps:
+    _fail("time_steps", f"{config.time_steps}, but {config.data.name} holds "
+          f"{info.frames} frames per example; set --config.time_steps="
+          f"{info.frames}.")
   steps_per_epoch = pipeline.steps_per_epoch(config.data.name,
                                              config.data.batch_size)
   steps_per_iteration = steps_per_epoch * config.epochs_per_iteration

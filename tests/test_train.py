@@ -109,6 +109,10 @@ def test_bad_config_fields_are_named(tmp_path):
     train.train_and_evaluate(_config(time_steps=0), str(tmp_path))
   with pytest.raises(ValueError, match=r"config.loss: unknown 'mse'"):
     train.train_and_evaluate(_config(loss="mse"), str(tmp_path))
+  with pytest.raises(ValueError, match=r"config.time_steps: 2, but "
+                     r"digits_events holds 6 frames"):
+    train.train_and_evaluate(_config(**{"data.name": "digits_events"}),
+                             str(tmp_path))
 
 
 def test_launcher_runs_with_overrides(tmp_path):

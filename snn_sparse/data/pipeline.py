@@ -255,6 +255,11 @@ def prepare(name: str, *, data_dir: str | os.PathLike | None = None,
   try:
     builder.download_and_prepare(download_dir=root / "downloads",
                                  download_config=config)
+  except FileExistsError:
+    # Another process finished the same build first; its result is complete.
+    if not built.exists():
+      raise
+    return cls(data_dir=root)
   finally:
     tfds.display_progress_bar(was_shown)
   return builder
