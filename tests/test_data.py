@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from snn_sparse import data
+from snn_sparse.data import augment as augment_lib
 from snn_sparse.data import pipeline
 from snn_sparse.data.builders import cifar_common
 from snn_sparse.data.builders import common
@@ -529,7 +530,7 @@ def test_eval_digits_exact(digits_dir):
 def test_crop_and_flip_by_hand():
   image = np.arange(1, 10, dtype=np.uint8).reshape(1, 3, 3, 1)
   image = np.concatenate([image, image])
-  out = pipeline.crop_and_flip(image, dy=np.array([0, 2]), dx=np.array([0, 1]),
+  out = augment_lib.crop_and_flip(image, dy=np.array([0, 2]), dx=np.array([0, 1]),
                                flip=np.array([False, True]), padding=1)
   np.testing.assert_array_equal(out[0, ..., 0], [[0, 0, 0],
                                                  [0, 1, 2],
@@ -537,25 +538,25 @@ def test_crop_and_flip_by_hand():
   np.testing.assert_array_equal(out[1, ..., 0], [[6, 5, 4],
                                                  [9, 8, 7],
                                                  [0, 0, 0]])
-  same = pipeline.crop_and_flip(image, np.array([1, 1]), np.array([1, 1]),
+  same = augment_lib.crop_and_flip(image, np.array([1, 1]), np.array([1, 1]),
                                 np.array([False, False]), padding=1)
   np.testing.assert_array_equal(same, image)
 
 
 def test_seeded_augmentation_is_fixed_and_uniform():
-  dy, dx, flip = pipeline.augmentation_params(seed=2, epoch=0,
+  dy, dx, flip = augment_lib.augmentation_params(seed=2, epoch=0,
                                               indices=np.arange(4), padding=1)
   image = np.arange(1, 10, dtype=np.uint8).reshape(1, 3, 3, 1).repeat(4, 0)
-  out = pipeline.crop_and_flip(image, dy, dx, flip, padding=1)
+  out = augment_lib.crop_and_flip(image, dy, dx, flip, padding=1)
   # The hash is part of the resume contract: pin its values.
   np.testing.assert_array_equal(dy, PINNED_DY)
   np.testing.assert_array_equal(dx, PINNED_DX)
   np.testing.assert_array_equal(flip, PINNED_FLIP)
   np.testing.assert_array_equal(out[..., 0], PINNED_OUT)
   # Different epochs and seeds give different draws; the law is uniform.
-  dy2, _, _ = pipeline.augmentation_params(0, 1, np.arange(4), 1)
-  dy3, _, _ = pipeline.augmentation_params(1, 0, np.arange(4), 1)
-  big = pipeline.augmentation_params(5, 2, np.arange(90000), 4)
+  dy2, _, _ = augment_lib.augmentation_params(0, 1, np.arange(4), 1)
+  dy3, _, _ = augment_lib.augmentation_params(1, 0, np.arange(4), 1)
+  big = augment_lib.augmentation_params(5, 2, np.arange(90000), 4)
   assert not (np.array_equal(dy, dy2) and np.array_equal(dy, dy3))
   for offsets in big[:2]:
     counts = np.bincount(offsets, minlength=9)

@@ -13,6 +13,7 @@ import pytest
 
 from experiments.configs import digits_events as digits_events_config
 from snn_sparse import data, train
+from snn_sparse.data import augment as augment_lib
 from snn_sparse.data import events, framing, pipeline, saccades
 from snn_sparse.data.builders import cifar10_dvs, dvs_gesture
 
@@ -460,8 +461,8 @@ def test_digits_events_batches_and_augmentation():
   plain = next(data.train_batches("digits_events", batch_size=64, seed=4,
                                   augment=False))
   idx = pipeline.train_batch_indices(1437, batch_size=64, seed=4, step=0)
-  sy, sx = pipeline.roll_params(4, 0, idx, 3)
-  _, _, flip = pipeline.augmentation_params(4, 0, idx, 0)
+  sy, sx = augment_lib.roll_params(4, 0, idx, 3)
+  _, _, flip = augment_lib.augmentation_params(4, 0, idx, 0)
   assert np.abs(sy).max() <= 3 and np.abs(sx).max() <= 3
   for i in range(64):
     want = plain["input"][i][:, :, ::-1] if flip[i] else plain["input"][i]
@@ -475,7 +476,7 @@ def test_digits_events_batches_and_augmentation():
 
 def test_roll_and_flip_by_hand():
   image = np.arange(1, 10).reshape(1, 3, 3, 1).repeat(2, 0)
-  out = pipeline.roll_and_flip(image, np.array([1, 0]), np.array([0, -1]),
+  out = augment_lib.roll_and_flip(image, np.array([1, 0]), np.array([0, -1]),
                                np.array([False, True]))
   np.testing.assert_array_equal(out[0, ..., 0], [[7, 8, 9], [1, 2, 3],
                                                  [4, 5, 6]])
