@@ -29,6 +29,7 @@ uninterrupted run would.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -42,7 +43,7 @@ import ml_collections
 import numpy as np
 
 from snn_sparse import (checkpointing, losses, metrics, models, optimizers,
-                        reporting)
+                        parallel, reporting)
 from snn_sparse import steps as steps_lib
 from snn_sparse.data import pipeline
 from snn_sparse.sparsity import algorithms
@@ -63,7 +64,7 @@ def _fail(field: str, message: str):
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises a ``ValueError`` naming the first bad top-level field."""
   for field in ("seed", "data", "model", "time_steps", "loss", "optimizer",
-                "num_iterations", "epochs_per_iteration", "sparsity"):
+                "num_iterations", "epochs_per_iteration", "sparsity", "mesh"):
     if field not in config:
       _fail(field, "is missing; start from experiments/configs/default.py.")
   for field in ("time_steps", "num_iterations", "epochs_per_iteration"):
@@ -94,6 +95,9 @@ def _check_same_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   with open(path) as f:
     old = json.load(f)
   new = json.loads(config.to_json_best_effort())
+  # The devices may change between runs: a run resumes on any mesh.
+  old.pop("mesh", None)
+  new.pop("mesh", None)
   diff = sorted(_diff_keys(old, new))
   if diff:
     raise ValueError(
@@ -152,12 +156,15 @@ def sparsity_summary(state: TrainState, p: float, q: float) -> dict:
   return out
 
 
-def evaluate(state: TrainState, eval_step, config) -> dict:
+def evaluate(state: TrainState, eval_step, config, mesh) -> dict:
   """One pass over the test split: accuracy, loss, SOPs, MACs, energy."""
   total = None
   for batch in pipeline.eval_batches(
-      config.data.name, batch_size=config.data.eval_batch_size,
-      data_dir=config.data.data_dir, manual_dir=config.data.manual_dir):
+      config.data.name,
+      batch_size=config.data.eval_batch_size // jax.process_count(),
+      data_dir=config.data.data_dir, manual_dir=config.data.manual_dir,
+      process_index=jax.process_index(), process_count=jax.process_count()):
+    batch = parallel.shard_batch(batch, mesh)
     total = metrics.accumulate(total, eval_step(state, batch))
   return metrics.finalize(total)
 
@@ -175,6 +182,30 @@ def _check_finite(values: dict, step: int) -> None:
         "the last checkpoint before this step is still in the workdir.")
 
 
+def _jitted_steps(config, algo, mesh):
+  """Train, eval and (if the algorithm needs one) gradient steps on ``mesh``.
+
+  The state is replicated and the batch sharded along ``"data"``; the train
+  step donates its input state.
+  """
+  state_sh, batch_sh = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+  kw = dict(loss=config.loss, time_steps=config.time_steps)
+  train_step = jax.jit(functools.partial(steps_lib.train_step, **kw),
+                       in_shardings=(state_sh, batch_sh),
+                       out_shardings=(state_sh, state_sh), donate_argnums=0)
+  eval_step = jax.jit(functools.partial(steps_lib.eval_step, **kw),
+                      in_shardings=(state_sh, batch_sh), out_shardings=state_sh)
+  grad_step = None
+  if algo.needs_grads:
+    loss_fn = losses.get_loss(config.loss)
+    grad_step = jax.jit(
+        lambda s, b: steps_lib.loss_and_grads(
+            s, b, loss_fn=loss_fn, rng=s.rng,
+            time_steps=config.time_steps)[1],
+        in_shardings=(state_sh, batch_sh), out_shardings=state_sh)
+  return train_step, eval_step, grad_step
+
+
 # ----------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------
@@ -190,6 +221,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   # ---- Setup -----------------------------------------------------------------
   validate_config(config)
+  if config.mesh.distributed:
+    parallel.initialize_distributed()
+  mesh = parallel.create_mesh(config.mesh.num_devices)
+  parallel.check_batch_size("data.batch_size", config.data.batch_size, mesh)
+  parallel.check_batch_size("data.eval_batch_size",
+                            config.data.eval_batch_size, mesh)
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
   info = pipeline.dataset_info(config.data.name)
@@ -207,7 +244,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   tx = optimizers.create_optimizer(
       config.optimizer, steps_per_epoch=steps_per_epoch,
       total_steps=total_steps, steps_per_iteration=steps_per_iteration)
-  state = initial_state(config, model, algo, tx, info.input_shape)
+  state = parallel.replicate(
+      initial_state(config, model, algo, tx, info.input_shape), mesh)
 
   # ---- Resume ----------------------------------------------------------------
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
@@ -229,17 +267,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   step = int(state.step)
 
   # ---- Steps -----------------------------------------------------------------
-  train_step, eval_step = steps_lib.make_steps(loss=config.loss,
-                                               time_steps=config.time_steps)
-  grad_step = None
-  if algo.needs_grads:
-    loss_fn = losses.get_loss(config.loss)
-    grad_step = jax.jit(lambda s, b: steps_lib.loss_and_grads(
-        s, b, loss_fn=loss_fn, rng=s.rng, time_steps=config.time_steps)[1])
+  train_step, eval_step, grad_step = _jitted_steps(config, algo, mesh)
   batches = pipeline.train_batches(
-      config.data.name, batch_size=config.data.batch_size, seed=config.seed,
-      start_step=step, data_dir=config.data.data_dir,
-      manual_dir=config.data.manual_dir, augment=config.data.augment)
+      config.data.name,
+      batch_size=config.data.batch_size // jax.process_count(),
+      seed=config.seed, start_step=step, data_dir=config.data.data_dir,
+      manual_dir=config.data.manual_dir, augment=config.data.augment,
+      process_index=jax.process_index(), process_count=jax.process_count())
   progress = reporting.Progress(total_steps, step, config.data.batch_size,
                                 enabled=is_main)
   run_start_step = step
@@ -251,7 +285,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     end_step = iteration * steps_per_iteration
     # Stage I: training, with the in-iteration rewiring events.
     while step < end_step:
-      batch = next(batches)
+      batch = parallel.shard_batch(next(batches), mesh)
       state, train_metrics = train_step(state, batch)
       step += 1
       pending.append(train_metrics)
@@ -259,6 +293,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         grads = grad_step(state, batch) if grad_step else None
         state, report = algo.rewire(state, grads)
         log.write("rewire", step=step, iteration=iteration,
+                  mask_fingerprint=int(masks_lib.fingerprint(state.masks)),
                   **algorithms.flatten_report(jax.device_get(report)))
       if step % config.log_every_steps == 0 or step == end_step:
         values = _mean_train_metrics(pending)
@@ -276,7 +311,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
     # Evaluation of the network trained in this iteration.
     start = time.perf_counter()
-    result = evaluate(state, eval_step, config)
+    result = evaluate(state, eval_step, config, mesh)
     row = {"iteration": iteration, "step": step,
            "epoch": step // steps_per_epoch,
            "test_accuracy": result["accuracy"], "test_loss": result["loss"],
@@ -302,6 +337,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       grads = grad_step(state, batch) if grad_step else None
       state, report = algo.end_iteration(state, grads)
       log.write("iteration_end", step=step, iteration=iteration,
+                mask_fingerprint=int(masks_lib.fingerprint(state.masks)),
                 **algorithms.flatten_report(jax.device_get(report)))
     meta["iterations_done"] = iteration
     ckpt.save(state, meta)

@@ -210,3 +210,14 @@ class StatsTest(parameterized.TestCase):
     self.assertEqual(int(s["active"]), 6)
     self.assertEqual(float(s["density"]), 1.0)
     self.assertEqual(int(s["masked_total"]), 0)
+
+
+def test_fingerprint_tells_masks_apart():
+  m = {"a": {"kernel": jnp.array([True, False, True]), "bias": None},
+       "b": {"kernel": jnp.ones((2, 2), bool)}}
+  same = jax.tree.map(lambda x: x, m, is_leaf=M.is_none)
+  moved = {"a": {"kernel": jnp.array([True, True, False]), "bias": None},
+           "b": m["b"]}
+  assert int(M.fingerprint(m)) == int(M.fingerprint(same))
+  assert int(M.fingerprint(m)) != int(M.fingerprint(moved))
+  assert int(M.fingerprint(None)) == 0

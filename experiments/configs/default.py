@@ -63,6 +63,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.sparsity = algorithms.default_sparsity_config()
   config.sparsity.rewire_every = 22  # about once per epoch
 
+  # Devices: a one-axis data-parallel mesh (0 = all devices). distributed
+  # starts JAX's multi-host runtime (jax.distributed.initialize()).
+  config.mesh = ml_collections.ConfigDict()
+  config.mesh.num_devices = 0
+  config.mesh.distributed = False
+
   config.log_every_steps = 22
   config.checkpoint_every_steps = 0  # 0: only at iteration ends
   config.max_to_keep = 2

@@ -373,3 +373,22 @@ def _mask_stats(params: PyTree, masks: PyTree, *,
 
 
 _mask_stats_jit = jax.jit(_mask_stats, static_argnames=("pattern",))
+
+
+def fingerprint(masks: PyTree) -> jax.Array:
+  """A uint32 digest of which synapses are active, over all masked kernels.
+
+  Two mask trees with the same fingerprint are, with high probability,
+  identical; a cheap way to check that runs (e.g. on different device
+  counts) take the same rewiring decisions. ``masks=None`` gives 0.
+  """
+  total = jnp.zeros((), jnp.uint32)
+  leaves = [] if masks is None else [
+      m for m in jax.tree.leaves(masks, is_leaf=is_none) if m is not None]
+  for i, m in enumerate(leaves):
+    pos = jnp.arange(m.size, dtype=jnp.uint32) + jnp.uint32(i * 0x9E3779B9)
+    h = pos * jnp.uint32(2654435761)
+    h = h ^ (h >> jnp.uint32(15))
+    total = total + jnp.sum(jnp.where(m.reshape(-1), h, jnp.uint32(0)),
+                            dtype=jnp.uint32)
+  return total
