@@ -221,7 +221,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   # ---- Setup -----------------------------------------------------------------
   validate_config(config)
-  if config.mesh.distributed:
+  if config.mesh.distributed or "JAX_COORDINATOR_ADDRESS" in os.environ:
     parallel.initialize_distributed()
   mesh = parallel.create_mesh(config.mesh.num_devices)
   parallel.check_batch_size("data.batch_size", config.data.batch_size, mesh)
