@@ -221,3 +221,5 @@ def test_fingerprint_tells_masks_apart():
   assert int(M.fingerprint(m)) == int(M.fingerprint(same))
   assert int(M.fingerprint(m)) != int(M.fingerprint(moved))
   assert int(M.fingerprint(None)) == 0
+  many = {f"l{i}": {"kernel": jnp.ones((3,), bool)} for i in range(12)}
+  assert int(M.fingerprint(many)) > 0

@@ -386,7 +386,8 @@ def fingerprint(masks: PyTree) -> jax.Array:
   leaves = [] if masks is None else [
       m for m in jax.tree.leaves(masks, is_leaf=is_none) if m is not None]
   for i, m in enumerate(leaves):
-    pos = jnp.arange(m.size, dtype=jnp.uint32) + jnp.uint32(i * 0x9E3779B9)
+    pos = (jnp.arange(m.size, dtype=jnp.uint32)
+           + jnp.uint32((i * 0x9E3779B9) % (1 << 32)))
     h = pos * jnp.uint32(2654435761)
     h = h ^ (h >> jnp.uint32(15))
     total = total + jnp.sum(jnp.where(m.reshape(-1), h, jnp.uint32(0)),
