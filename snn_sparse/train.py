@@ -183,10 +183,14 @@ def _check_finite(values: dict, step: int) -> None:
 
 
 def _jitted_steps(config, algo, mesh):
-  """Train, eval and (if the algorithm needs one) gradient steps on ``mesh``.
+  """The jitted steps of a run on ``mesh``.
 
-  The state is replicated and the batch sharded along ``"data"``; the train
-  step donates its input state.
+  Returns ``(train_step, eval_step, grad_step, rewire, end_iteration)``:
+  the state is replicated and the batch sharded along ``"data"``;
+  ``grad_step`` (the dense gradients) is ``None`` unless the algorithm grows
+  by gradient; ``rewire`` and ``end_iteration`` are the algorithm's events,
+  returning ``(state, report, mask_fingerprint)``. Steps that return a state
+  donate their input state.
   """
   state_sh, batch_sh = parallel.replicated(mesh), parallel.batch_sharding(mesh)
   kw = dict(loss=config.loss, time_steps=config.time_steps)
@@ -203,7 +207,18 @@ def _jitted_steps(config, algo, mesh):
             s, b, loss_fn=loss_fn, rng=s.rng,
             time_steps=config.time_steps)[1],
         in_shardings=(state_sh, batch_sh), out_shardings=state_sh)
-  return train_step, eval_step, grad_step
+
+  def with_fingerprint(event):
+    def fn(state, grads):
+      state, report = event(state, grads)
+      return state, report, masks_lib.fingerprint(state.masks)
+    # Replicated in and out: every device holds the same new masks.
+    return jax.jit(fn, in_shardings=(state_sh, state_sh),
+                   out_shardings=state_sh, donate_argnums=0)
+
+  return (train_step, eval_step, grad_step,
+          with_fingerprint(algo.rewire_fn),
+          with_fingerprint(algo.end_iteration_fn))
 
 
 # ----------------------------------------------------------------------------
@@ -267,7 +282,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   step = int(state.step)
 
   # ---- Steps -----------------------------------------------------------------
-  train_step, eval_step, grad_step = _jitted_steps(config, algo, mesh)
+  train_step, eval_step, grad_step, rewire, end_iteration = _jitted_steps(
+      config, algo, mesh)
   batches = pipeline.train_batches(
       config.data.name,
       batch_size=config.data.batch_size // jax.process_count(),
@@ -291,9 +307,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       pending.append(train_metrics)
       if algo.is_rewire_step(step):
         grads = grad_step(state, batch) if grad_step else None
-        state, report = algo.rewire(state, grads)
+        state, report, fingerprint = rewire(state, grads)
         log.write("rewire", step=step, iteration=iteration,
-                  mask_fingerprint=int(masks_lib.fingerprint(state.masks)),
+                  mask_fingerprint=int(fingerprint),
                   **algorithms.flatten_report(jax.device_get(report)))
       if step % config.log_every_steps == 0 or step == end_step:
         values = _mean_train_metrics(pending)
@@ -335,9 +351,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # Stage II: the iteration-end event (not after the last iteration).
     if iteration < config.num_iterations:
       grads = grad_step(state, batch) if grad_step else None
-      state, report = algo.end_iteration(state, grads)
+      state, report, fingerprint = end_iteration(state, grads)
       log.write("iteration_end", step=step, iteration=iteration,
-                mask_fingerprint=int(masks_lib.fingerprint(state.masks)),
+                mask_fingerprint=int(fingerprint),
                 **algorithms.flatten_report(jax.device_get(report)))
     meta["iterations_done"] = iteration
     ckpt.save(state, meta)
