@@ -1,7 +1,12 @@
 r"""Benchmark the real jitted train, eval and rewiring steps of a model.
 
   python -m experiments.benchmark --model resnet19 --batch_size 32 \
-      --time_steps 2 [--algorithm pq_dst] [--repeats 10]
+      --time_steps 2 [--algorithm pq_dst] [--repeats 10] \
+      [--precision fp32|bf16] [--conv_impl auto|matmul_wgrad|xla] \
+      [--remat none|neuron|block]
+  python -m experiments.benchmark --model resnet19 --sweep \
+      --sweep_batch_sizes 8,32 --sweep_time_steps 2,4
+  python -m experiments.benchmark --smoke   # a tiny model, 1 repeat, seconds
 
 It builds the model, masks at 50% density (the algorithm's initial masks),
 the optimizer and the three jitted steps exactly as training does; compiles
@@ -10,7 +15,12 @@ and warms them up, then times the median of ``--repeats`` calls of each with
 ``train_samples_per_s``, ``eval_samples_per_s``, ``train_step_s``,
 ``rewire_step_s``, ``compile_s``, ``peak_rss_mib``,
 ``model_gflop_per_sample`` (XLA's cost analysis of the train step) and
-``achieved_gflops``. Inputs are random: the step cost does not depend on the
+``achieved_gflops`` (plus ``xla_memory_mib``: XLA's buffer sizes of the
+compiled train step, arguments + outputs + temporaries, which unlike the
+process-wide peak RSS is per configuration). ``--sweep`` runs every batch size
+x T and prints a table of cost and memory, then one JSON line holding the list
+of rows. ``--smoke`` is a tiny convnet on 8x8 input with one repeat; the test
+suite runs it. Inputs are random: the step cost does not depend on the
 data, only on shapes and the spike pattern.
 """
 
@@ -38,6 +48,26 @@ flags.DEFINE_string("algorithm", "pq_dst", "Sparsity algorithm.")
 flags.DEFINE_string("scope", "layer", "PQ scope: layer, neuron or global.")
 flags.DEFINE_integer("repeats", 10, "Timed calls per step (median).")
 flags.DEFINE_integer("num_classes", 10, "Output classes.")
+flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
+                  "Compute dtype of conv/dense layers (weights stay fp32).")
+flags.DEFINE_enum("conv_impl", "auto", ["auto", "matmul_wgrad", "xla"],
+                  "Convolution implementation (snn_sparse.conv_cpu).")
+flags.DEFINE_enum("remat", "none", ["none", "neuron", "block"],
+                  "Rematerialisation of the model (see models.SpikingModel).")
+flags.DEFINE_bool("sweep", False, "Sweep --sweep_batch_sizes x "
+                  "--sweep_time_steps and print a table.")
+flags.DEFINE_list("sweep_batch_sizes", ["8", "32"], "Batch sizes to sweep.")
+flags.DEFINE_list("sweep_time_steps", [], "T values to sweep (default: "
+                  "--time_steps).")
+flags.DEFINE_bool("smoke", False, "A tiny model and one repeat (for tests).")
+flags.DEFINE_list("paired_conv_impls", [], "e.g. xla,auto: time the train "
+                  "steps of these conv implementations alternately, call by "
+                  "call, in one process (robust to a shared, noisy machine).")
+
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}
+SMOKE = dict(model_name="convnet", batch_size=4, time_steps=2, repeats=1,
+             input_shape=(8, 8, 1),
+             model_overrides={"features": (4, 8), "hidden": 16})
 
 # Input shape per model: what it is trained on.
 INPUT_SHAPES = {"mlp": (8, 8, 1), "convnet": (28, 28, 1),
@@ -61,11 +91,30 @@ def _flops(compiled) -> float:
   return float(cost.get("flops", 0.0)) if cost else 0.0
 
 
+def _memory_mib(compiled) -> float:
+  """Arguments + outputs + temporaries of a compiled step, in MiB (or -1)."""
+  try:
+    mem = compiled.memory_analysis()
+    total = (mem.argument_size_in_bytes + mem.output_size_in_bytes
+             + mem.temp_size_in_bytes - mem.alias_size_in_bytes)
+  except (AttributeError, NotImplementedError, TypeError):
+    return -1.0
+  return total / 2**20
+
+
 def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
-        scope: str, repeats: int, num_classes: int = 10) -> dict:
+        scope: str, repeats: int, num_classes: int = 10,
+        precision: str = "fp32", conv_impl: str = "auto",
+        remat: str = "none", input_shape=None,
+        model_overrides=None) -> dict:
   """Builds and times the steps; returns the figures of the JSON line."""
   config = default.get_config()
   config.model.name = model_name
+  config.model.dtype = PRECISIONS[precision]
+  config.model.conv_impl = conv_impl
+  config.model.remat = remat
+  for key, value in (model_overrides or {}).items():
+    config.model[key] = value
   config.time_steps = time_steps
   config.sparsity.algorithm = algorithm
   config.sparsity.scope = scope
@@ -74,7 +123,7 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   algo = algorithms.create(config.sparsity, total_steps=total_steps)
   tx = optimizers.create_optimizer(config.optimizer, steps_per_epoch=100,
                                    total_steps=total_steps)
-  shape = INPUT_SHAPES[model_name]
+  shape = tuple(input_shape or INPUT_SHAPES[model_name])
   state = train.initial_state(config, model, algo, tx, shape)
   rng = np.random.default_rng(0)
   batch = {"input": rng.normal(size=(batch_size,) + shape).astype(np.float32),
@@ -86,6 +135,7 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   compiled_train = train_step.lower(state, batch).compile()
   compile_s = time.perf_counter() - start
   flop_per_sample = _flops(compiled_train) / batch_size
+  memory_mib = _memory_mib(compiled_train)
   state, _ = compiled_train(state, batch)  # warm-up
   eval_step(state, batch)
   grads = None
@@ -112,22 +162,98 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
               if algo.has_rewire_event else 0.0)
   return {
       "model": model_name, "batch_size": batch_size, "time_steps": time_steps,
-      "algorithm": algorithm, "scope": scope,
+      "algorithm": algorithm, "scope": scope, "precision": precision,
+      "conv_impl": conv_impl, "remat": remat,
       "train_samples_per_s": batch_size / train_s,
       "eval_samples_per_s": batch_size / eval_s,
       "train_step_s": train_s, "eval_step_s": eval_s,
       "rewire_step_s": rewire_s, "compile_s": compile_s,
       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      "xla_memory_mib": memory_mib,
       "model_gflop_per_sample": flop_per_sample / 1e9,
       "achieved_gflops": flop_per_sample * batch_size / train_s / 1e9,
       "devices": f"{jax.device_count()}x {jax.devices()[0].platform}",
   }
 
 
+def run_paired(model_name: str, batch_size: int, time_steps: int,
+               conv_impls, repeats: int, num_classes: int = 10,
+               precision: str = "fp32") -> dict:
+  """Train-step medians of several conv implementations, timed alternately.
+
+  Each round calls every implementation's compiled train step once, so a
+  change of machine load hits all of them alike. Returns the median step time
+  per implementation and the median over rounds of each one's time divided
+  by the first one's.
+  """
+  config = default.get_config()
+  config.model.name = model_name
+  config.model.dtype = PRECISIONS[precision]
+  config.time_steps = time_steps
+  shape = INPUT_SHAPES[model_name]
+  rng = np.random.default_rng(0)
+  batch = jax.device_put({
+      "input": rng.normal(size=(batch_size,) + shape).astype(np.float32),
+      "label": rng.integers(0, num_classes, batch_size).astype(np.int32)})
+  train_step, _ = steps.make_steps(loss="ce", time_steps=time_steps)
+  states, compiled = {}, {}
+  for impl in conv_impls:
+    config.model.conv_impl = impl
+    model = train.create_model(config, num_classes)
+    algo = algorithms.create(config.sparsity, total_steps=1000)
+    tx = optimizers.create_optimizer(config.optimizer, steps_per_epoch=100,
+                                     total_steps=1000)
+    state = train.initial_state(config, model, algo, tx, shape)
+    compiled[impl] = train_step.lower(state, batch).compile()
+    states[impl], _ = compiled[impl](state, batch)  # warm-up
+  times = {impl: [] for impl in conv_impls}
+  for _ in range(repeats):
+    for impl in conv_impls:
+      start = time.perf_counter()
+      states[impl], out = compiled[impl](states[impl], batch)
+      jax.block_until_ready(out)
+      times[impl].append(time.perf_counter() - start)
+  base = times[conv_impls[0]]
+  return {"model": model_name, "batch_size": batch_size,
+          "time_steps": time_steps, "repeats": repeats,
+          "train_step_s": {k: statistics.median(v) for k, v in times.items()},
+          "ratio_to_first": {k: statistics.median(
+              [t / b for t, b in zip(v, base)]) for k, v in times.items()}}
+
+
+def _print_table(rows: list[dict]) -> None:
+  columns = ("batch_size", "time_steps", "train_samples_per_s",
+             "train_step_s", "eval_samples_per_s", "model_gflop_per_sample",
+             "achieved_gflops", "xla_memory_mib", "peak_rss_mib")
+  print("  ".join(c.rjust(12) for c in columns))
+  for row in rows:
+    print("  ".join((f"{row[c]:.4g}" if isinstance(row[c], float)
+                     else str(row[c])).rjust(12) for c in columns))
+
+
 def main(argv):
   del argv
-  out = run(FLAGS.model, FLAGS.batch_size, FLAGS.time_steps, FLAGS.algorithm,
-            FLAGS.scope, FLAGS.repeats, FLAGS.num_classes)
+  common = dict(algorithm=FLAGS.algorithm, scope=FLAGS.scope,
+                num_classes=FLAGS.num_classes, precision=FLAGS.precision,
+                conv_impl=FLAGS.conv_impl, remat=FLAGS.remat)
+  if FLAGS.paired_conv_impls:
+    print(json.dumps(run_paired(
+        FLAGS.model, FLAGS.batch_size, FLAGS.time_steps,
+        FLAGS.paired_conv_impls, FLAGS.repeats, FLAGS.num_classes,
+        FLAGS.precision)))
+    return
+  if FLAGS.smoke:
+    out = run(**SMOKE, **common)
+  elif FLAGS.sweep:
+    time_steps = FLAGS.sweep_time_steps or [FLAGS.time_steps]
+    rows = [run(FLAGS.model, int(b), int(t), repeats=FLAGS.repeats, **common)
+            for t in time_steps for b in FLAGS.sweep_batch_sizes]
+    _print_table(rows)
+    print(json.dumps({"sweep": rows}))
+    return
+  else:
+    out = run(FLAGS.model, FLAGS.batch_size, FLAGS.time_steps,
+              repeats=FLAGS.repeats, **common)
   width = max(map(len, out))
   for key, value in out.items():
     shown = f"{value:.4g}" if isinstance(value, float) else value

@@ -17,7 +17,7 @@ from flax.linen.linear import canonicalize_padding
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import neurons
+from snn_sparse import conv_cpu, neurons
 
 NEURON_KINDS = ("lif", "if", "plif")
 
@@ -55,10 +55,18 @@ class Conv(nn.Conv):
   (folded) batch, a ``[N]`` vector: summed over all outputs, the number of
   (input, weight) pairs with a non-zero input and a non-zero (active) weight.
   With binary spike inputs this is exactly the SOP count (incoming spikes x
-  active fan-out), borders and strides included. Otherwise it is a plain
-  ``nn.Conv``.
+  active fan-out), borders and strides included.
+
+  The convolution defaults to ``conv_cpu.auto_conv_general_dilated``: on the
+  CPU backend its weight gradient is computed as one matmul per kernel tap
+  (much faster than XLA CPU's weight-gradient convolution); elsewhere it is
+  XLA's native convolution. Pass ``conv_general_dilated=
+  conv_cpu.get_conv_fn("xla" | "matmul_wgrad" | "auto")`` to choose. Forward
+  values are identical either way.
   """
 
+  conv_general_dilated: Optional[Callable] = (
+      conv_cpu.auto_conv_general_dilated)
   analog_input: bool = False
 
   @nn.compact
@@ -103,7 +111,9 @@ class SpikingNeuron(nn.Module):
   ``kind``: ``"lif"`` (fixed ``tau``), ``"if"`` (no leak) or ``"plif"``
   (learnable ``tau``, one per layer, as in Fang et al. 2021: a parameter
   ``w`` with ``tau = 1 / sigmoid(w)``, initialised so that ``tau = tau``).
-  The other fields are those of :func:`snn_sparse.neurons.lif_multistep`.
+  The other fields are those of :func:`snn_sparse.neurons.lif_multistep`
+  (``remat``: recompute each time step in the backward pass instead of
+  storing its intermediates).
   PLIF's ``w`` is a neuron parameter: never masked, never pruned.
   When ``"intermediates"`` is mutable it sows its firing rate under
   ``"firing_rate"``: ``[T, B]``, the mean spike over the layer's neurons.
@@ -117,12 +127,13 @@ class SpikingNeuron(nn.Module):
   detach_reset: bool = False
   surrogate: neurons.SurrogateLike = "sigmoid"
   unroll: int | bool = 1
+  remat: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kw = dict(v_threshold=self.v_threshold, v_reset=self.v_reset,
               detach_reset=self.detach_reset, surrogate=self.surrogate,
-              unroll=self.unroll)
+              unroll=self.unroll, remat=self.remat)
     if self.kind == "if":
       return self._report(neurons.if_multistep(x, **kw))
     if self.kind == "lif":

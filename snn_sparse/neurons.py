@@ -170,7 +170,7 @@ def initial_potential(x_t: jax.Array, v_reset) -> jax.Array:
 
 
 def multistep(step_fn, x: jax.Array, *, v_reset=0.0, return_v=False,
-              unroll: int | bool = 1):
+              unroll: int | bool = 1, remat: bool = False):
   """Unrolls ``step_fn(v, x_t) -> (v, s_t)`` over the leading axis of ``x``.
 
   Args:
@@ -179,6 +179,9 @@ def multistep(step_fn, x: jax.Array, *, v_reset=0.0, return_v=False,
     v_reset: sets ``V[-1]`` (``None``: soft reset, starts at 0).
     return_v: also return the potentials after reset, ``[T, ...]``.
     unroll: ``jax.lax.scan``'s unroll factor (``True`` unrolls all of T).
+    remat: wrap the step in ``jax.checkpoint``: the backward pass stores only
+      ``V[t-1]`` and ``X[t]`` per step and recomputes the rest (less memory for
+      long T; forward values and gradients are unchanged).
 
   Returns:
     spikes ``[T, ...]``, or ``(spikes, v_seq)`` when ``return_v``.
@@ -190,6 +193,8 @@ def multistep(step_fn, x: jax.Array, *, v_reset=0.0, return_v=False,
     v, s = step_fn(v, x_t)
     return v, (s, v) if return_v else s
 
+  if remat:
+    body = jax.checkpoint(body)
   _, out = jax.lax.scan(body, initial_potential(x[0], v_reset), x,
                         unroll=unroll)
   return out
@@ -198,24 +203,26 @@ def multistep(step_fn, x: jax.Array, *, v_reset=0.0, return_v=False,
 def lif_multistep(x, *, tau=2.0, v_threshold=1.0, v_reset=0.0,
                   decay_input=False, detach_reset=False,
                   surrogate: SurrogateLike = "sigmoid", return_v=False,
-                  unroll: int | bool = 1):
+                  unroll: int | bool = 1, remat: bool = False):
   """Multi-step LIF neuron over time-major ``x`` ``[T, ...]``.
 
   Returns spikes ``[T, ...]`` (0/1, ``x.dtype``), or ``(spikes, v_seq)`` with
   ``return_v=True`` where ``v_seq[t]`` is the potential after step t's reset.
   ``tau`` may be a float or an array broadcastable to ``x[0]`` (PLIF).
+  ``unroll`` and ``remat`` are those of :func:`multistep`.
   See the module docstring for the exact dynamics.
   """
   step = functools.partial(
       lif_step, tau=tau, v_threshold=v_threshold, v_reset=v_reset,
       decay_input=decay_input, detach_reset=detach_reset,
       surrogate=get_spike_fn(surrogate))
-  return multistep(step, x, v_reset=v_reset, return_v=return_v, unroll=unroll)
+  return multistep(step, x, v_reset=v_reset, return_v=return_v, unroll=unroll,
+                   remat=remat)
 
 
 def if_multistep(x, *, v_threshold=1.0, v_reset=0.0, detach_reset=False,
                  surrogate: SurrogateLike = "sigmoid", return_v=False,
-                 unroll: int | bool = 1):
+                 unroll: int | bool = 1, remat: bool = False):
   """Multi-step IF neuron (LIF without leak) over ``x`` ``[T, ...]``.
 
   Same outputs as :func:`lif_multistep`.
@@ -223,4 +230,5 @@ def if_multistep(x, *, v_threshold=1.0, v_reset=0.0, detach_reset=False,
   step = functools.partial(
       if_step, v_threshold=v_threshold, v_reset=v_reset,
       detach_reset=detach_reset, surrogate=get_spike_fn(surrogate))
-  return multistep(step, x, v_reset=v_reset, return_v=return_v, unroll=unroll)
+  return multistep(step, x, v_reset=v_reset, return_v=return_v, unroll=unroll,
+                   remat=remat)

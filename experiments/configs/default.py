@@ -39,6 +39,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.neuron = "lif"
   config.model.tau = 2.0
   config.model.surrogate = "sigmoid"
+  # Performance options (docs/performance.md): compute dtype of conv/dense
+  # layers ("float32" | "bfloat16"), rematerialisation ("none" | "neuron" |
+  # "block") and conv implementation ("auto" | "matmul_wgrad" | "xla").
+  config.model.dtype = "float32"
+  config.model.remat = "none"
+  config.model.conv_impl = "auto"
   config.time_steps = 4
   config.loss = "ce"
 

@@ -8,12 +8,17 @@ mutable=["batch_stats"] if train else False)``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
-from snn_sparse import layers, neurons
+from snn_sparse import conv_cpu, layers, neurons
+
+DTYPES = ("float32", "bfloat16")
+REMAT_MODES = ("none", "neuron", "block")
 
 
 class SpikingModel(nn.Module):
@@ -27,6 +32,16 @@ class SpikingModel(nn.Module):
     unroll: unroll factor of the neuron's time scan.
     analog_input: the model input is analog (images): the first layer's
       operations are reported as MACs, not SOPs. False for event frames.
+    dtype: compute dtype of the conv and dense layers, ``"float32"`` or
+      ``"bfloat16"``. Parameters (the master weights) stay float32;
+      BatchNorm, the neurons and the logits compute in float32.
+    remat: ``"none"``; ``"neuron"``: ``jax.checkpoint`` on each neuron time
+      step (see ``neurons.multistep``); ``"block"``: also checkpoint every
+      residual block (models without blocks treat it as ``"neuron"``).
+      Recomputation saves memory for long T and never changes results.
+    conv_impl: ``"auto"``, ``"matmul_wgrad"`` or ``"xla"``: the convolution
+      of ``snn_sparse.conv_cpu.get_conv_fn`` (``"auto"``: the per-tap matmul
+      weight gradient on CPU, XLA's convolution on GPU/TPU).
   """
 
   num_classes: int = 10
@@ -39,6 +54,25 @@ class SpikingModel(nn.Module):
   surrogate: neurons.SurrogateLike = "sigmoid"
   unroll: int | bool = 1
   analog_input: bool = True
+  dtype: str = "float32"
+  remat: str = "none"
+  conv_impl: str = "auto"
+
+  def shared_fields(self) -> dict:
+    """The ``SpikingModel`` fields (minus ``num_classes``), for sub-blocks."""
+    names = {f.name for f in dataclasses.fields(SpikingModel)}
+    return {n: getattr(self, n) for n in sorted(names - {
+        "num_classes", "parent", "name"})}
+
+  def compute_dtype(self):
+    """Validates ``dtype`` and ``remat``; returns ``dtype`` as a jnp dtype."""
+    if self.dtype not in DTYPES:
+      raise ValueError(f"Unknown model dtype {self.dtype!r}; choose one of "
+                       f"{DTYPES}.")
+    if self.remat not in REMAT_MODES:
+      raise ValueError(f"Unknown remat {self.remat!r}; choose one of "
+                       f"{REMAT_MODES}.")
+    return jnp.dtype(self.dtype)
 
   def spike(self, x: jax.Array) -> jax.Array:
     """A new spiking-neuron layer applied to ``x`` ``[T, B, ...]``."""
@@ -46,7 +80,7 @@ class SpikingModel(nn.Module):
         kind=self.neuron, tau=self.tau, v_threshold=self.v_threshold,
         v_reset=self.v_reset, decay_input=self.decay_input,
         detach_reset=self.detach_reset, surrogate=self.surrogate,
-        unroll=self.unroll)(x)
+        unroll=self.unroll, remat=self.remat != "none")(x)
 
   def conv_bn(self, x, features, *, kernel=3, stride=1, train=True,
               first=False):
@@ -57,7 +91,10 @@ class SpikingModel(nn.Module):
     conv = layers.Conv(features, (kernel, kernel), strides=(stride, stride),
                        padding=kernel // 2 if kernel > 1 else 0,
                        use_bias=False,
-                       analog_input=first and self.analog_input)
+                       analog_input=first and self.analog_input,
+                       dtype=self.compute_dtype(),
+                       conv_general_dilated=conv_cpu.get_conv_fn(
+                           self.conv_impl))
     x = layers.time_folded(conv, x)
     return layers.TimeBatchNorm(use_running_average=not train)(x)
 
@@ -69,12 +106,13 @@ class SpikingModel(nn.Module):
 
   def dense(self, x, features, *, first=False):
     """Time-folded dense layer ``[T, B, F] -> [T, B, features]``."""
-    layer = layers.Dense(features, analog_input=first and self.analog_input)
+    layer = layers.Dense(features, analog_input=first and self.analog_input,
+                         dtype=self.compute_dtype())
     return layers.time_folded(layer, x)
 
   def readout(self, x: jax.Array) -> jax.Array:
-    """Analog output layer: ``[T, B, F] -> [T, B, num_classes]``."""
-    return self.dense(x, self.num_classes)
+    """Analog output layer: ``[T, B, F] -> [T, B, num_classes]`` (float32)."""
+    return self.dense(x, self.num_classes).astype(jnp.float32)
 
 
 def check_input(x: jax.Array, name: str) -> None:

@@ -45,15 +45,19 @@ class ResNet19(SpikingModel):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     check_input(x, "resnet19")
-    neuron_fields = {f: getattr(self, f) for f in (
-        "neuron", "tau", "v_threshold", "v_reset", "decay_input",
-        "detach_reset", "surrogate", "unroll", "analog_input")}
+    fields = self.shared_fields()
+    # remat="block": recompute each block in the backward pass. The explicit
+    # name keeps the parameter paths (BasicBlock_<k>) of the plain model.
+    block_cls = (nn.remat(BasicBlock, static_argnums=(2,))
+                 if self.remat == "block" else BasicBlock)
     x = self.conv_bn_spike(x, self.stem_width, train=train, first=True)
+    k = 0
     for size, width, stride in zip(self.stage_sizes, self.stage_widths,
                                    self.stage_strides):
       for i in range(size):
-        x = BasicBlock(features=width, stride=stride if i == 0 else 1,
-                       **neuron_fields)(x, train=train)
+        x = block_cls(features=width, stride=stride if i == 0 else 1,
+                      name=f"BasicBlock_{k}", **fields)(x, train)
+        k += 1
     x = jnp.mean(x, axis=(2, 3))  # global average pool: [T, B, C]
     x = self.spike(self.dense(x, self.hidden))
     return self.readout(x)

@@ -1,0 +1,37 @@
+"""The benchmark's smoke mode runs end to end and emits its JSON line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments import benchmark
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = ("train_samples_per_s", "eval_samples_per_s", "train_step_s",
+        "rewire_step_s", "compile_s", "peak_rss_mib", "model_gflop_per_sample",
+        "achieved_gflops")
+
+
+def test_smoke_mode_prints_valid_json_with_every_key():
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.benchmark", "--smoke"], cwd=ROOT,
+      env=env, capture_output=True, text=True, timeout=300, check=True)
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  for key in KEYS:
+    assert isinstance(result[key], (int, float)), key
+  assert result["train_samples_per_s"] > 0
+  assert result["model_gflop_per_sample"] > 0
+  assert result["model"] == "convnet" and result["batch_size"] == 4
+
+
+@pytest.mark.parametrize("precision,remat", [("bf16", "neuron")])
+def test_run_with_options(precision, remat):
+  out = benchmark.run(**benchmark.SMOKE, algorithm="static", scope="layer",
+                      precision=precision, remat=remat)
+  assert out["precision"] == precision and out["remat"] == remat
+  assert out["rewire_step_s"] == 0.0  # static never rewires
+  assert out["train_step_s"] > 0
