@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.configs import default
-from snn_sparse import optimizers, steps, train
+from snn_sparse import optimizers, parallel, steps, train
 from snn_sparse.sparsity import algorithms
 
 FLAGS = flags.FLAGS
@@ -48,6 +48,9 @@ flags.DEFINE_string("algorithm", "pq_dst", "Sparsity algorithm.")
 flags.DEFINE_string("scope", "layer", "PQ scope: layer, neuron or global.")
 flags.DEFINE_integer("repeats", 10, "Timed calls per step (median).")
 flags.DEFINE_integer("num_classes", 10, "Output classes.")
+flags.DEFINE_integer("num_devices", 0, "0: one device, the plain jitted "
+                     "steps; N: the trainer's data-parallel steps on N "
+                     "devices.")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
                   "Compute dtype of conv/dense layers (weights stay fp32).")
 flags.DEFINE_enum("conv_impl", "auto", ["auto", "matmul_wgrad", "xla"],
@@ -106,8 +109,12 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
         scope: str, repeats: int, num_classes: int = 10,
         precision: str = "fp32", conv_impl: str = "auto",
         remat: str = "none", input_shape=None,
-        model_overrides=None) -> dict:
-  """Builds and times the steps; returns the figures of the JSON line."""
+        model_overrides=None, num_devices: int = 0) -> dict:
+  """Builds and times the steps; returns the figures of the JSON line.
+
+  ``num_devices > 0`` runs the trainer's data-parallel steps on a mesh of
+  that many devices (the batch split over them, the state replicated).
+  """
   config = default.get_config()
   config.model.name = model_name
   config.model.dtype = PRECISIONS[precision]
@@ -128,8 +135,15 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   rng = np.random.default_rng(0)
   batch = {"input": rng.normal(size=(batch_size,) + shape).astype(np.float32),
            "label": rng.integers(0, num_classes, batch_size).astype(np.int32)}
-  batch = jax.device_put(batch)
-  train_step, eval_step = steps.make_steps(loss="ce", time_steps=time_steps)
+  if num_devices:
+    mesh = parallel.create_mesh(num_devices)
+    state = parallel.replicate(state, mesh)
+    batch = parallel.shard_batch(batch, mesh)
+    train_step, eval_step = train.sharded_steps(config, algo, mesh)[:2]
+  else:
+    batch = jax.device_put(batch)
+    train_step, eval_step = steps.make_steps(loss="ce",
+                                             time_steps=time_steps)
 
   start = time.perf_counter()
   compiled_train = train_step.lower(state, batch).compile()
@@ -172,7 +186,7 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
       "xla_memory_mib": memory_mib,
       "model_gflop_per_sample": flop_per_sample / 1e9,
       "achieved_gflops": flop_per_sample * batch_size / train_s / 1e9,
-      "devices": f"{jax.device_count()}x {jax.devices()[0].platform}",
+      "devices": f"{num_devices or 1}x {jax.devices()[0].platform}",
   }
 
 
@@ -235,7 +249,8 @@ def main(argv):
   del argv
   common = dict(algorithm=FLAGS.algorithm, scope=FLAGS.scope,
                 num_classes=FLAGS.num_classes, precision=FLAGS.precision,
-                conv_impl=FLAGS.conv_impl, remat=FLAGS.remat)
+                conv_impl=FLAGS.conv_impl, remat=FLAGS.remat,
+                num_devices=FLAGS.num_devices)
   if FLAGS.paired_conv_impls:
     print(json.dumps(run_paired(
         FLAGS.model, FLAGS.batch_size, FLAGS.time_steps,

@@ -182,7 +182,7 @@ def _check_finite(values: dict, step: int) -> None:
         "the last checkpoint before this step is still in the workdir.")
 
 
-def _jitted_steps(config, algo, mesh):
+def sharded_steps(config, algo, mesh):
   """The jitted steps of a run on ``mesh``.
 
   Returns ``(train_step, eval_step, grad_step, rewire, end_iteration)``:
@@ -282,7 +282,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   step = int(state.step)
 
   # ---- Steps -----------------------------------------------------------------
-  train_step, eval_step, grad_step, rewire, end_iteration = _jitted_steps(
+  train_step, eval_step, grad_step, rewire, end_iteration = sharded_steps(
       config, algo, mesh)
   batches = pipeline.train_batches(
       config.data.name,
