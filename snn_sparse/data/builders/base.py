@@ -1,4 +1,4 @@
-"""The TFDS builder base class shared by every image dataset of snn_sparse.
+"""The TFDS builder base classes: every builder's, and the image datasets'.
 
 A concrete builder supplies two class methods:
 
@@ -32,23 +32,17 @@ from snn_sparse.data.builders import common
 SplitArrays = Mapping[str, Mapping[str, np.ndarray]]
 
 
-class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder,
-                        skip_registration=True):
-  """Base builder: numpy image arrays -> ``array_record`` with Tensor features.
+class SnnBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """What every snn_sparse builder shares: version, data dir, info, sources.
 
-  Features of every example:
-    ``image``: uint8 ``IMAGE_SHAPE`` (H, W, C), raw pixel values in
-      ``0..PIXEL_MAX``;
-    ``label``: int64 scalar in ``0..NUM_CLASSES - 1``;
-    one int64 scalar per name in ``EXTRA_LABELS``.
+  Subclasses set ``NUM_CLASSES``, ``SPLITS``, ``DESCRIPTION``, ``HOMEPAGE``
+  and ``CITATION``, implement ``locate`` and ``_features``, and build their
+  splits from :meth:`_locate_source`.
   """
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
-  IMAGE_SHAPE: tuple[int, int, int] = (0, 0, 0)
-  PIXEL_MAX: int = 255
   NUM_CLASSES: int = 0
-  EXTRA_LABELS: Mapping[str, int] = {}  # name -> number of classes
   SPLITS: tuple[str, ...] = ("train", "test")
   DESCRIPTION = ""
   HOMEPAGE = ""
@@ -60,27 +54,65 @@ class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder,
     super().__init__(data_dir=str(common.resolve_data_dir(data_dir)),
                      file_format=file_format, **kwargs)
 
-  # --------------------------------------------------------------- subclass API
   @classmethod
   def locate(cls, manual_dir: str | os.PathLike | None,
              data_dir: str | os.PathLike | None) -> Any:
-    """Finds the source files, downloading them if possible.
-
-    Returns:
-      Whatever ``read_arrays`` takes.
+    """Finds the source files (downloading them where that is possible).
 
     Raises:
-      DataNotFoundError: nothing usable was found and no download worked.
+      DataNotFoundError: nothing usable was found; the message says which
+        files to put where.
     """
     raise NotImplementedError
 
+  def _features(self) -> tuple[dict[str, Any], tuple[str, str]]:
+    """``(Tensor features by name, supervised keys)`` of one example."""
+    raise NotImplementedError
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    features, supervised_keys = self._features()
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.DESCRIPTION,
+        features=tfds.features.FeaturesDict(features),
+        supervised_keys=supervised_keys,
+        homepage=self.HOMEPAGE,
+        citation=self.CITATION,
+        metadata=tfds.core.MetadataDict(),
+        disable_shuffling=True,
+    )
+
+  def _locate_source(self, dl_manager) -> Any:
+    """:meth:`locate` with TFDS's manual dir, if one was given."""
+    try:
+      manual_dir = dl_manager.manual_dir
+    except (AssertionError, ValueError):  # Not set, missing or empty.
+      manual_dir = None
+    return self.locate(manual_dir, self.data_dir_root)
+
+
+class ArrayImageBuilder(SnnBuilder, skip_registration=True):
+  """Base builder: numpy image arrays -> ``array_record`` with Tensor features.
+
+  Features of every example:
+    ``image``: uint8 ``IMAGE_SHAPE`` (H, W, C), raw pixel values in
+      ``0..PIXEL_MAX``;
+    ``label``: int64 scalar in ``0..NUM_CLASSES - 1``;
+    one int64 scalar per name in ``EXTRA_LABELS``.
+  """
+
+  IMAGE_SHAPE: tuple[int, int, int] = (0, 0, 0)
+  PIXEL_MAX: int = 255
+  EXTRA_LABELS: Mapping[str, int] = {}  # name -> number of classes
+
+  # --------------------------------------------------------------- subclass API
   @classmethod
   def read_arrays(cls, source: Any) -> SplitArrays:
     """Parses the source into ``{split: {"image": [N,H,W,C] uint8, ...}}``."""
     raise NotImplementedError
 
   # ------------------------------------------------------------ TFDS overrides
-  def _info(self) -> tfds.core.DatasetInfo:
+  def _features(self):
     tensor = tfds.features.Tensor
     features = {
         "image": tensor(shape=self.IMAGE_SHAPE, dtype=np.uint8,
@@ -89,23 +121,10 @@ class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder,
     }
     for name in self.EXTRA_LABELS:
       features[name] = tensor(shape=(), dtype=np.int64)
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.DESCRIPTION,
-        features=tfds.features.FeaturesDict(features),
-        supervised_keys=("image", "label"),
-        homepage=self.HOMEPAGE,
-        citation=self.CITATION,
-        metadata=tfds.core.MetadataDict(),
-        disable_shuffling=True,
-    )
+    return features, ("image", "label")
 
   def _split_generators(self, dl_manager):
-    try:
-      manual_dir = dl_manager.manual_dir
-    except (AssertionError, ValueError):  # Not set, missing or empty.
-      manual_dir = None
-    source = self.locate(manual_dir, self.data_dir_root)
+    source = self._locate_source(dl_manager)
     arrays = self.read_arrays(source)
     for split in self.SPLITS:
       self._validate(arrays[split], split, source)

@@ -24,14 +24,13 @@ The framing parameters are recorded in the dataset's metadata.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from snn_sparse.data.builders import common
+from snn_sparse.data.builders import base
 
 
 def to_storage(frames: np.ndarray, dtype) -> np.ndarray:
@@ -46,40 +45,15 @@ def to_storage(frames: np.ndarray, dtype) -> np.ndarray:
   return np.clip(frames, 0, top).astype(dtype)
 
 
-class EventFramesBuilder(tfds.core.GeneratorBasedBuilder,
-                         skip_registration=True):
+class EventFramesBuilder(base.SnnBuilder, skip_registration=True):
   """Base builder: per-example event frames -> ``array_record``."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   FRAMES_SHAPE: tuple[int, int, int, int] = (0, 0, 0, 2)
   FRAME_DTYPE: Any = np.uint8
-  NUM_CLASSES: int = 0
-  SPLITS: tuple[str, ...] = ("train", "test")
   #: Framing parameters recorded in the metadata (documentation only).
   FRAMING: Mapping[str, Any] = {}
-  DESCRIPTION = ""
-  HOMEPAGE = ""
-  CITATION = ""
-
-  def __init__(self, *, data_dir: str | os.PathLike | None = None,
-               file_format: str = "array_record", **kwargs):
-    """Creates the builder; ``data_dir`` defaults to the snn_sparse one."""
-    super().__init__(data_dir=str(common.resolve_data_dir(data_dir)),
-                     file_format=file_format, **kwargs)
 
   # --------------------------------------------------------------- subclass API
-  @classmethod
-  def locate(cls, manual_dir: str | os.PathLike | None,
-             data_dir: str | os.PathLike | None) -> Any:
-    """Finds the source files; returns what ``list_examples`` takes.
-
-    Raises:
-      DataNotFoundError: the files are missing (the message names the
-        expected layout).
-    """
-    raise NotImplementedError
-
   @classmethod
   def list_examples(cls, source: Any) -> Mapping[str, Sequence[Any]]:
     """``{split: [record, ...]}``, one record per example, in stored order."""
@@ -91,30 +65,17 @@ class EventFramesBuilder(tfds.core.GeneratorBasedBuilder,
     raise NotImplementedError
 
   # ------------------------------------------------------------ TFDS overrides
-  def _info(self) -> tfds.core.DatasetInfo:
+  def _features(self):
     tensor = tfds.features.Tensor
     features = {
         "frames": tensor(shape=self.FRAMES_SHAPE, dtype=self.FRAME_DTYPE,
                          encoding=tfds.features.Encoding.ZLIB),
         "label": tensor(shape=(), dtype=np.int64),
     }
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.DESCRIPTION,
-        features=tfds.features.FeaturesDict(features),
-        supervised_keys=("frames", "label"),
-        homepage=self.HOMEPAGE,
-        citation=self.CITATION,
-        metadata=tfds.core.MetadataDict(),
-        disable_shuffling=True,
-    )
+    return features, ("frames", "label")
 
   def _split_generators(self, dl_manager):
-    try:
-      manual_dir = dl_manager.manual_dir
-    except (AssertionError, ValueError):  # Not set, missing or empty.
-      manual_dir = None
-    source = self.locate(manual_dir, self.data_dir_root)
+    source = self._locate_source(dl_manager)
     records = self.list_examples(source)
     self.info.metadata["framing"] = dict(self.FRAMING)
     return {split: self._generate_examples(records[split])
