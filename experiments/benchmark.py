@@ -33,7 +33,6 @@ import time
 
 from absl import app, flags
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments.configs import default
@@ -48,9 +47,8 @@ flags.DEFINE_string("algorithm", "pq_dst", "Sparsity algorithm.")
 flags.DEFINE_string("scope", "layer", "PQ scope: layer, neuron or global.")
 flags.DEFINE_integer("repeats", 10, "Timed calls per step (median).")
 flags.DEFINE_integer("num_classes", 10, "Output classes.")
-flags.DEFINE_integer("num_devices", 0, "0: one device, the plain jitted "
-                     "steps; N: the trainer's data-parallel steps on N "
-                     "devices.")
+flags.DEFINE_integer("num_devices", 0, "Devices of the data-parallel mesh "
+                     "(0 or 1: one device).")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
                   "Compute dtype of conv/dense layers (weights stay fp32).")
 flags.DEFINE_enum("conv_impl", "auto", ["auto", "matmul_wgrad", "xla"],
@@ -112,8 +110,9 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
         model_overrides=None, num_devices: int = 0) -> dict:
   """Builds and times the steps; returns the figures of the JSON line.
 
-  ``num_devices > 0`` runs the trainer's data-parallel steps on a mesh of
-  that many devices (the batch split over them, the state replicated).
+  The steps are the trainer's own (``train.sharded_steps``), on a mesh of
+  ``num_devices`` devices (0 or 1: one device; more: the batch split over
+  them, the state replicated).
   """
   config = default.get_config()
   config.model.name = model_name
@@ -135,15 +134,12 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   rng = np.random.default_rng(0)
   batch = {"input": rng.normal(size=(batch_size,) + shape).astype(np.float32),
            "label": rng.integers(0, num_classes, batch_size).astype(np.int32)}
-  if num_devices:
-    mesh = parallel.create_mesh(num_devices)
-    state = parallel.replicate(state, mesh)
-    batch = parallel.shard_batch(batch, mesh)
-    train_step, eval_step = train.sharded_steps(config, algo, mesh)[:2]
-  else:
-    batch = jax.device_put(batch)
-    train_step, eval_step = steps.make_steps(loss="ce",
-                                             time_steps=time_steps)
+  # The trainer's own jitted steps, on a mesh of num_devices (default 1).
+  mesh = parallel.create_mesh(num_devices or 1)
+  state = parallel.replicate(state, mesh)
+  batch = parallel.shard_batch(batch, mesh)
+  train_step, eval_step, grad_step, rewire, _ = train.sharded_steps(
+      config, algo, mesh)
 
   start = time.perf_counter()
   compiled_train = train_step.lower(state, batch).compile()
@@ -152,12 +148,8 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   memory_mib = _memory_mib(compiled_train)
   state, _ = compiled_train(state, batch)  # warm-up
   eval_step(state, batch)
-  grads = None
-  if algo.needs_grads:
-    grads = jax.jit(lambda s, b: steps.loss_and_grads(
-        s, b, loss_fn=steps.losses.mean_cross_entropy, rng=s.rng,
-        time_steps=time_steps)[1])(state, batch)
-  state, _ = algo.rewire(state, grads)
+  grads = grad_step(state, batch) if grad_step else None
+  state, _, _ = rewire(state, grads)
 
   holder = {"state": state}
 
@@ -169,8 +161,8 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   eval_s = _median_seconds(lambda: eval_step(holder["state"], batch), repeats)
 
   def one_rewire():
-    holder["state"], report = algo.rewire(holder["state"], grads)
-    return holder["state"].masks
+    holder["state"], _, fingerprint = rewire(holder["state"], grads)
+    return fingerprint
 
   rewire_s = (_median_seconds(one_rewire, repeats)
               if algo.has_rewire_event else 0.0)

@@ -350,8 +350,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
     # Stage II: the iteration-end event (not after the last iteration).
     if iteration < config.num_iterations:
-      grads = grad_step(state, batch) if grad_step else None
-      state, report, fingerprint = end_iteration(state, grads)
+      # Iteration-end events rank weights only: no gradients needed.
+      state, report, fingerprint = end_iteration(state, None)
       log.write("iteration_end", step=step, iteration=iteration,
                 mask_fingerprint=int(fingerprint),
                 **algorithms.flatten_report(jax.device_get(report)))
