@@ -73,14 +73,19 @@ class Conv(nn.Conv):
   def __call__(self, x: jax.Array) -> jax.Array:
     y = super().__call__(x)
     if self.is_mutable_collection("intermediates"):
-      active = (self.variables["params"]["kernel"] != 0).astype(jnp.float32)
+      # Summing over the outputs commutes with the convolution, so the
+      # active fan-out of each (tap, input channel) makes a one-output-channel
+      # kernel: Cout times cheaper than convolving with the whole mask.
+      kernel = self.variables["params"]["kernel"]
+      fan_out = (kernel != 0).sum(-1, keepdims=True).astype(jnp.float32)
       strides = self.strides or 1
       if isinstance(strides, int):
         strides = (strides,) * (x.ndim - 2)
       ops = jax.lax.conv_general_dilated(
-          (x != 0).astype(jnp.float32), active, window_strides=strides,
+          (x != 0).astype(jnp.float32), fan_out, window_strides=strides,
           padding=canonicalize_padding(self.padding, x.ndim - 2),
-          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+          dimension_numbers=("NHWC", "HWIO", "NHWC"),
+          precision=jax.lax.Precision.HIGHEST)
       self.sow("intermediates", _ops_name(self.analog_input),
                ops.reshape(ops.shape[0], -1).sum(-1))
     return y

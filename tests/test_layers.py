@@ -159,3 +159,31 @@ def test_neuron_layer_reports_firing_rate():
   _, state = layers.SpikingNeuron().apply({}, x, mutable=["intermediates"])
   np.testing.assert_allclose(state["intermediates"]["firing_rate"][0][:, 0],
                              [0.0, 0.0, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("strides,padding,pads", [
+    ((1, 1), "SAME", ((1, 1), (1, 1))), ((2, 2), 1, ((1, 1), (1, 1))),
+    ((2, 1), "VALID", ((0, 0), (0, 0)))])
+def test_conv_sops_match_brute_force_count(strides, padding, pads):
+  # Output channels with different masks: the count must weigh every
+  # (spike, active synapse) pair, i.e. equal the sum over outputs of the
+  # convolution of the spike map with the 0/1 mask.
+  rng = np.random.default_rng(0)
+  x = (rng.random((3, 7, 6, 4)) < 0.3).astype(np.float32)
+  kernel = rng.normal(size=(3, 3, 4, 5)) * (rng.random((3, 3, 4, 5)) < 0.4)
+  conv = layers.Conv(5, (3, 3), strides=strides, padding=padding,
+                     use_bias=False)
+  _, state = conv.apply({"params": {"kernel": jnp.asarray(kernel)}},
+                        jnp.asarray(x), mutable=["intermediates"])
+  xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+  active = kernel != 0
+  ho = (xp.shape[1] - 3) // strides[0] + 1
+  wo = (xp.shape[2] - 3) // strides[1] + 1
+  expected = np.zeros(3)
+  for n in range(3):
+    for i in range(ho):
+      for j in range(wo):
+        patch = xp[n, i * strides[0]:i * strides[0] + 3,
+                   j * strides[1]:j * strides[1] + 3]
+        expected[n] += (patch[..., None] * active).sum()
+  np.testing.assert_array_equal(state["intermediates"]["sops"][0], expected)

@@ -17,8 +17,9 @@ multi-step LIF neurons (tau=2, decay_input=False, hard reset, sigmoid
 surrogate alpha=4) and BatchNorm over the time-folded batch. Masks are not
 applied (dense): XLA CPU and PyTorch CPU both run dense kernels, so the cost
 is the same. One train step is forward, cross-entropy on the time-averaged
-logits, backward and an SGD-momentum update. Prints one JSON line per batch
-size with the median step time and samples/s.
+logits, backward and an SGD-momentum update; one inference step is the
+forward pass in eval mode under ``torch.no_grad``. Prints one JSON line per
+batch size with the median step times and samples/s of both.
 """
 
 from __future__ import annotations
@@ -122,17 +123,31 @@ def time_train_step(model_name, batch_size, time_steps, repeats):
     loss.backward()
     opt.step()
 
-  step()  # warm-up
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - start)
-  seconds = statistics.median(times)
+  def infer():
+    with torch.no_grad():
+      functional.reset_net(net)
+      return net(inputs).mean(0).argmax(-1)
+
+  net.train()
+  seconds = _median_seconds(step, repeats)
+  net.eval()
+  eval_seconds = _median_seconds(infer, repeats)
   return {"peer": "spikingjelly", "model": model_name,
           "batch_size": batch_size, "time_steps": time_steps,
           "train_step_s": seconds, "train_samples_per_s": batch_size / seconds,
+          "eval_step_s": eval_seconds,
+          "eval_samples_per_s": batch_size / eval_seconds,
           "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def _median_seconds(fn, repeats):
+  fn()  # warm-up
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
 
 
 def main():
