@@ -6,6 +6,8 @@ r"""Benchmark the real jitted train, eval and rewiring steps of a model.
       [--remat none|neuron|block]
   python -m experiments.benchmark --model resnet19 --sweep \
       --sweep_batch_sizes 8,32 --sweep_time_steps 2,4
+  python -m experiments.benchmark --model resnet19 --batch_size 32 \
+      --time_steps 2 --repeats 7 --paired unroll=1,true
   python -m experiments.benchmark --smoke   # a tiny model, 1 repeat, seconds
 
 It builds the model, masks at 50% density (the algorithm's initial masks),
@@ -22,6 +24,11 @@ x T and prints a table of cost and memory, then one JSON line holding the list
 of rows. ``--smoke`` is a tiny convnet on 8x8 input with one repeat; the test
 suite runs it. Inputs are random: the step cost does not depend on the
 data, only on shapes and the spike pattern.
+
+Like ``experiments/main.py`` it restarts itself once with transparent huge
+pages for host memory (``snn_sparse/hugepages.py``); the JSON line's
+``malloc`` says which allocator setting was measured
+(``SNN_SPARSE_HUGEPAGES=0`` measures glibc's default).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import jax
 import numpy as np
 
 from experiments.configs import default
-from snn_sparse import optimizers, parallel, steps, train
+from snn_sparse import hugepages, optimizers, parallel, steps, train
 from snn_sparse.sparsity import algorithms
 
 FLAGS = flags.FLAGS
@@ -61,9 +68,11 @@ flags.DEFINE_list("sweep_batch_sizes", ["8", "32"], "Batch sizes to sweep.")
 flags.DEFINE_list("sweep_time_steps", [], "T values to sweep (default: "
                   "--time_steps).")
 flags.DEFINE_bool("smoke", False, "A tiny model and one repeat (for tests).")
-flags.DEFINE_list("paired_conv_impls", [], "e.g. xla,auto: time the train "
-                  "steps of these conv implementations alternately, call by "
-                  "call, in one process (robust to a shared, noisy machine).")
+flags.DEFINE_string("paired", "", "FIELD=V1,V2[,...] with FIELD a "
+                    "config.model field, e.g. conv_impl=xla,auto or "
+                    "unroll=1,true: time the train steps of these variants "
+                    "alternately, call by call, in one process (robust to a "
+                    "shared, noisy machine).")
 
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}
 SMOKE = dict(model_name="convnet", batch_size=4, time_steps=2, repeats=1,
@@ -179,18 +188,37 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
       "model_gflop_per_sample": flop_per_sample / 1e9,
       "achieved_gflops": flop_per_sample * batch_size / train_s / 1e9,
       "devices": f"{num_devices or 1}x {jax.devices()[0].platform}",
+      "malloc": hugepages.status(),
   }
 
 
-def run_paired(model_name: str, batch_size: int, time_steps: int,
-               conv_impls, repeats: int, num_classes: int = 10,
-               precision: str = "fp32") -> dict:
-  """Train-step medians of several conv implementations, timed alternately.
+def parse_paired(spec: str) -> tuple[str, list]:
+  """``"FIELD=V1,V2"`` -> ``(FIELD, [V1, V2])``; ints and true/false parsed."""
+  field, sep, values = spec.partition("=")
+  if not sep or not field or not values:
+    raise ValueError(f"--paired must look like FIELD=V1,V2 (e.g. "
+                     f"conv_impl=xla,auto); got {spec!r}.")
 
-  Each round calls every implementation's compiled train step once, so a
-  change of machine load hits all of them alike. Returns the median step time
-  per implementation and the median over rounds of each one's time divided
-  by the first one's.
+  def parse(value: str):
+    if value.lower() in ("true", "false"):
+      return value.lower() == "true"
+    try:
+      return int(value)
+    except ValueError:
+      return value
+
+  return field, [parse(v) for v in values.split(",")]
+
+
+def run_paired(model_name: str, batch_size: int, time_steps: int,
+               field: str, values, repeats: int, num_classes: int = 10,
+               precision: str = "fp32") -> dict:
+  """Train-step medians of several values of one model field, timed alternately.
+
+  Each round calls every variant's compiled train step once, so a change of
+  machine load hits all of them alike. Returns the median step time per
+  variant and the median over rounds of each one's time divided by the
+  first one's.
   """
   config = default.get_config()
   config.model.name = model_name
@@ -202,29 +230,30 @@ def run_paired(model_name: str, batch_size: int, time_steps: int,
       "input": rng.normal(size=(batch_size,) + shape).astype(np.float32),
       "label": rng.integers(0, num_classes, batch_size).astype(np.int32)})
   train_step, _ = steps.make_steps(loss="ce", time_steps=time_steps)
+  names = [str(v) for v in values]
   states, compiled = {}, {}
-  for impl in conv_impls:
-    config.model.conv_impl = impl
-    model = train.create_model(config, num_classes)
+  for name, value in zip(names, values):
+    model = train.create_model(config, num_classes).clone(**{field: value})
     algo = algorithms.create(config.sparsity, total_steps=1000)
     tx = optimizers.create_optimizer(config.optimizer, steps_per_epoch=100,
                                      total_steps=1000)
     state = train.initial_state(config, model, algo, tx, shape)
-    compiled[impl] = train_step.lower(state, batch).compile()
-    states[impl], _ = compiled[impl](state, batch)  # warm-up
-  times = {impl: [] for impl in conv_impls}
+    compiled[name] = train_step.lower(state, batch).compile()
+    states[name], _ = compiled[name](state, batch)  # warm-up
+  times = {name: [] for name in names}
   for _ in range(repeats):
-    for impl in conv_impls:
+    for name in names:
       start = time.perf_counter()
-      states[impl], out = compiled[impl](states[impl], batch)
+      states[name], out = compiled[name](states[name], batch)
       jax.block_until_ready(out)
-      times[impl].append(time.perf_counter() - start)
-  base = times[conv_impls[0]]
+      times[name].append(time.perf_counter() - start)
+  base = times[names[0]]
   return {"model": model_name, "batch_size": batch_size,
-          "time_steps": time_steps, "repeats": repeats,
+          "time_steps": time_steps, "repeats": repeats, "field": field,
           "train_step_s": {k: statistics.median(v) for k, v in times.items()},
           "ratio_to_first": {k: statistics.median(
-              [t / b for t, b in zip(v, base)]) for k, v in times.items()}}
+              [t / b for t, b in zip(v, base)]) for k, v in times.items()},
+          "malloc": hugepages.status()}
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -243,11 +272,11 @@ def main(argv):
                 num_classes=FLAGS.num_classes, precision=FLAGS.precision,
                 conv_impl=FLAGS.conv_impl, remat=FLAGS.remat,
                 num_devices=FLAGS.num_devices)
-  if FLAGS.paired_conv_impls:
+  if FLAGS.paired:
+    field, values = parse_paired(FLAGS.paired)
     print(json.dumps(run_paired(
-        FLAGS.model, FLAGS.batch_size, FLAGS.time_steps,
-        FLAGS.paired_conv_impls, FLAGS.repeats, FLAGS.num_classes,
-        FLAGS.precision)))
+        FLAGS.model, FLAGS.batch_size, FLAGS.time_steps, field, values,
+        FLAGS.repeats, FLAGS.num_classes, FLAGS.precision)))
     return
   if FLAGS.smoke:
     out = run(**SMOKE, **common)
@@ -269,4 +298,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  hugepages.reexec()
   app.run(main)

@@ -4,13 +4,15 @@ r"""Train and evaluate a sparse SNN from a config file.
       --workdir /tmp/snn_sparse/default [--config.sparsity.algorithm=rigl ...]
 
 Every field of the config can be overridden with ``--config.a.b=value``.
-Running the same command on the same workdir resumes the run.
+Running the same command on the same workdir resumes the run. On Linux the
+command first restarts itself once with transparent huge pages for host
+memory (``snn_sparse/hugepages.py``; ``SNN_SPARSE_HUGEPAGES=0`` turns it off).
 """
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from snn_sparse import train
+from snn_sparse import hugepages, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -28,4 +30,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  hugepages.reexec()
   app.run(main)

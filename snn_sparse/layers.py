@@ -118,7 +118,8 @@ class SpikingNeuron(nn.Module):
   ``w`` with ``tau = 1 / sigmoid(w)``, initialised so that ``tau = tau``).
   The other fields are those of :func:`snn_sparse.neurons.lif_multistep`
   (``remat``: recompute each time step in the backward pass instead of
-  storing its intermediates).
+  storing its intermediates; ``unroll``: ``True``, the default, unrolls all
+  T steps, see ``models.base.SpikingModel``).
   PLIF's ``w`` is a neuron parameter: never masked, never pruned.
   When ``"intermediates"`` is mutable it sows its firing rate under
   ``"firing_rate"``: ``[T, B]``, the mean spike over the layer's neurons.
@@ -131,7 +132,7 @@ class SpikingNeuron(nn.Module):
   decay_input: bool = False
   detach_reset: bool = False
   surrogate: neurons.SurrogateLike = "sigmoid"
-  unroll: int | bool = 1
+  unroll: int | bool = True
   remat: bool = False
 
   @nn.compact

@@ -35,3 +35,21 @@ def test_run_with_options(precision, remat):
   assert out["precision"] == precision and out["remat"] == remat
   assert out["rewire_step_s"] == 0.0  # static never rewires
   assert out["train_step_s"] > 0
+
+
+def test_parse_paired():
+  assert benchmark.parse_paired("unroll=1,true") == ("unroll", [1, True])
+  assert benchmark.parse_paired("conv_impl=xla,auto") == (
+      "conv_impl", ["xla", "auto"])
+  with pytest.raises(ValueError, match="FIELD=V1,V2"):
+    benchmark.parse_paired("unroll")
+
+
+def test_paired_run_times_each_variant():
+  smoke = {k: v for k, v in benchmark.SMOKE.items() if k not in (
+      "input_shape", "model_overrides", "repeats")}
+  smoke["model_name"] = "mlp"
+  out = benchmark.run_paired(**smoke, field="unroll", values=[1, True],
+                             repeats=2)
+  assert set(out["train_step_s"]) == {"1", "True"}
+  assert out["ratio_to_first"]["1"] == 1.0

@@ -29,7 +29,11 @@ class SpikingModel(nn.Module):
     neuron: ``"lif"``, ``"if"`` or ``"plif"`` (see ``layers.SpikingNeuron``).
     tau, v_threshold, v_reset, decay_input, detach_reset, surrogate: the
       neuron options of ``neurons.lif_multistep``.
-    unroll: unroll factor of the neuron's time scan.
+    unroll: unroll factor of the neuron's time scan. ``True`` (default)
+      unrolls all T steps, so XLA fuses each step's update with its
+      neighbours instead of running a loop (faster and smaller for the short
+      T of these models; docs/performance.md). Pass an int for long T, where
+      a full unroll makes compilation slow.
     analog_input: the model input is analog (images): the first layer's
       operations are reported as MACs, not SOPs. False for event frames.
     dtype: compute dtype of the conv and dense layers, ``"float32"`` or
@@ -52,7 +56,7 @@ class SpikingModel(nn.Module):
   decay_input: bool = False
   detach_reset: bool = False
   surrogate: neurons.SurrogateLike = "sigmoid"
-  unroll: int | bool = 1
+  unroll: int | bool = True
   analog_input: bool = True
   dtype: str = "float32"
   remat: str = "none"
