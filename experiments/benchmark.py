@@ -112,16 +112,15 @@ def _memory_mib(compiled) -> float:
   return total / 2**20
 
 
-def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
-        scope: str, repeats: int, num_classes: int = 10,
-        precision: str = "fp32", conv_impl: str = "auto",
-        remat: str = "none", input_shape=None,
-        model_overrides=None, num_devices: int = 0) -> dict:
-  """Builds and times the steps; returns the figures of the JSON line.
+def setup(model_name: str, batch_size: int, time_steps: int, algorithm: str,
+          scope: str, num_classes: int = 10, precision: str = "fp32",
+          conv_impl: str = "auto", remat: str = "none", input_shape=None,
+          model_overrides=None, num_devices: int = 0):
+  """The model's state (masks at 50%), a random batch and the trainer's steps.
 
-  The steps are the trainer's own (``train.sharded_steps``), on a mesh of
-  ``num_devices`` devices (0 or 1: one device; more: the batch split over
-  them, the state replicated).
+  Returns ``(algo, state, batch, steps)`` with ``steps`` the tuple of
+  ``train.sharded_steps`` on a mesh of ``num_devices`` devices (0 or 1: one
+  device; more: the batch split over them, the state replicated).
   """
   config = default.get_config()
   config.model.name = model_name
@@ -143,12 +142,24 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   rng = np.random.default_rng(0)
   batch = {"input": rng.normal(size=(batch_size,) + shape).astype(np.float32),
            "label": rng.integers(0, num_classes, batch_size).astype(np.int32)}
-  # The trainer's own jitted steps, on a mesh of num_devices (default 1).
   mesh = parallel.create_mesh(num_devices or 1)
   state = parallel.replicate(state, mesh)
   batch = parallel.shard_batch(batch, mesh)
-  train_step, eval_step, grad_step, rewire, _ = train.sharded_steps(
-      config, algo, mesh)
+  return algo, state, batch, train.sharded_steps(config, algo, mesh)
+
+
+def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
+        scope: str, repeats: int, num_classes: int = 10,
+        precision: str = "fp32", conv_impl: str = "auto",
+        remat: str = "none", input_shape=None,
+        model_overrides=None, num_devices: int = 0) -> dict:
+  """Builds and times the steps; returns the figures of the JSON line.
+
+  The steps are the trainer's own (``train.sharded_steps``), see ``setup``.
+  """
+  algo, state, batch, (train_step, eval_step, grad_step, rewire, _) = setup(
+      model_name, batch_size, time_steps, algorithm, scope, num_classes,
+      precision, conv_impl, remat, input_shape, model_overrides, num_devices)
 
   start = time.perf_counter()
   compiled_train = train_step.lower(state, batch).compile()

@@ -9,6 +9,7 @@ mode.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Optional
 
@@ -47,6 +48,29 @@ def _ops_name(analog_input: bool) -> str:
   return "macs" if analog_input else "sops"
 
 
+def _input_fan_out(kernel: jax.Array, in_shape, strides, padding) -> jax.Array:
+  """Active synapses leaving each input position of a conv, ``[H, W, Cin]``.
+
+  For input ``(h, w, c)``: the number of (output position, output channel)
+  pairs that read it through an active (non-zero) weight, borders and strides
+  included. A conv's SOPs per sample are then ``sum(spikes * this)``. It is
+  the input gradient of the conv with the per-tap fan-out as kernel at an
+  output gradient of ones, so it costs one single-image pass.
+  """
+  fan_out = (kernel != 0).sum(-1, keepdims=True).astype(jnp.float32)
+  spatial = len(in_shape) - 1
+  strides = strides or 1
+  if isinstance(strides, int):
+    strides = (strides,) * spatial
+  conv = functools.partial(
+      jax.lax.conv_general_dilated, rhs=fan_out, window_strides=strides,
+      padding=canonicalize_padding(padding, spatial),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      precision=jax.lax.Precision.HIGHEST)
+  out, vjp = jax.vjp(conv, jnp.zeros((1,) + tuple(in_shape), jnp.float32))
+  return vjp(jnp.ones_like(out))[0][0]
+
+
 class Conv(nn.Conv):
   """``nn.Conv`` that can also report its synaptic operations.
 
@@ -73,21 +97,11 @@ class Conv(nn.Conv):
   def __call__(self, x: jax.Array) -> jax.Array:
     y = super().__call__(x)
     if self.is_mutable_collection("intermediates"):
-      # Summing over the outputs commutes with the convolution, so the
-      # active fan-out of each (tap, input channel) makes a one-output-channel
-      # kernel: Cout times cheaper than convolving with the whole mask.
-      kernel = self.variables["params"]["kernel"]
-      fan_out = (kernel != 0).sum(-1, keepdims=True).astype(jnp.float32)
-      strides = self.strides or 1
-      if isinstance(strides, int):
-        strides = (strides,) * (x.ndim - 2)
-      ops = jax.lax.conv_general_dilated(
-          (x != 0).astype(jnp.float32), fan_out, window_strides=strides,
-          padding=canonicalize_padding(self.padding, x.ndim - 2),
-          dimension_numbers=("NHWC", "HWIO", "NHWC"),
-          precision=jax.lax.Precision.HIGHEST)
-      self.sow("intermediates", _ops_name(self.analog_input),
-               ops.reshape(ops.shape[0], -1).sum(-1))
+      cover = _input_fan_out(self.variables["params"]["kernel"], x.shape[1:],
+                             self.strides, self.padding)
+      ops = jnp.einsum("n...,...->n", (x != 0).astype(jnp.float32), cover,
+                       precision=jax.lax.Precision.HIGHEST)
+      self.sow("intermediates", _ops_name(self.analog_input), ops)
     return y
 
 

@@ -53,3 +53,11 @@ def test_paired_run_times_each_variant():
                              repeats=2)
   assert set(out["train_step_s"]) == {"1", "True"}
   assert out["ratio_to_first"]["1"] == 1.0
+
+
+def test_step_profile_lists_the_matmuls_of_a_small_model():
+  from experiments import step_profile
+  rows = step_profile.profile("mlp", batch_size=4, time_steps=2, steps=1)
+  kinds = [key for key, _, _ in rows]
+  assert any(key.startswith("dot ") for key in kinds), kinds
+  assert all(ms >= 0 and calls >= 1 for _, ms, calls in rows)
