@@ -29,10 +29,7 @@ import jax
 from experiments import benchmark
 from snn_sparse import hugepages
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "resnet19", "Model name.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_integer("time_steps", 2, "Simulation steps T.")
+FLAGS = flags.FLAGS  # --model, --batch_size, --time_steps: the benchmark's
 flags.DEFINE_integer("steps", 2, "Profiled train steps.")
 flags.DEFINE_integer("rows", 25, "Rows to print.")
 
