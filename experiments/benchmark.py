@@ -33,6 +33,7 @@ pages for host memory (``snn_sparse/hugepages.py``); the JSON line's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import statistics
@@ -242,6 +243,11 @@ def run_paired(model_name: str, batch_size: int, time_steps: int,
       "label": rng.integers(0, num_classes, batch_size).astype(np.int32)})
   train_step, _ = steps.make_steps(loss="ce", time_steps=time_steps)
   names = [str(v) for v in values]
+  fields = {f.name for f in dataclasses.fields(
+      train.create_model(config, num_classes))} - {"parent", "name"}
+  if field not in fields:
+    raise ValueError(f"--paired: {field!r} is not a field of model "
+                     f"{model_name!r}; choose one of {sorted(fields)}.")
   states, compiled = {}, {}
   for name, value in zip(names, values):
     model = train.create_model(config, num_classes).clone(**{field: value})

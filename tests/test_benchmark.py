@@ -53,6 +53,8 @@ def test_paired_run_times_each_variant():
                              repeats=2)
   assert set(out["train_step_s"]) == {"1", "True"}
   assert out["ratio_to_first"]["1"] == 1.0
+  with pytest.raises(ValueError, match="'unrol' is not a field"):
+    benchmark.run_paired(**smoke, field="unrol", values=[1, 2], repeats=1)
 
 
 def test_step_profile_lists_the_matmuls_of_a_small_model():
