@@ -44,7 +44,7 @@ import jax
 import numpy as np
 
 from experiments.configs import default
-from snn_sparse import hugepages, optimizers, parallel, steps, train
+from snn_sparse import hugepages, optimizers, parallel, train
 from snn_sparse.sparsity import algorithms
 
 FLAGS = flags.FLAGS
@@ -234,27 +234,18 @@ def run_paired(model_name: str, batch_size: int, time_steps: int,
   """
   config = default.get_config()
   config.model.name = model_name
-  config.model.dtype = PRECISIONS[precision]
-  config.time_steps = time_steps
-  shape = INPUT_SHAPES[model_name]
-  rng = np.random.default_rng(0)
-  batch = jax.device_put({
-      "input": rng.normal(size=(batch_size,) + shape).astype(np.float32),
-      "label": rng.integers(0, num_classes, batch_size).astype(np.int32)})
-  train_step, _ = steps.make_steps(loss="ce", time_steps=time_steps)
-  names = [str(v) for v in values]
   fields = {f.name for f in dataclasses.fields(
       train.create_model(config, num_classes))} - {"parent", "name"}
   if field not in fields:
     raise ValueError(f"--paired: {field!r} is not a field of model "
                      f"{model_name!r}; choose one of {sorted(fields)}.")
+  names = [str(v) for v in values]
   states, compiled = {}, {}
   for name, value in zip(names, values):
-    model = train.create_model(config, num_classes).clone(**{field: value})
-    algo = algorithms.create(config.sparsity, total_steps=1000)
-    tx = optimizers.create_optimizer(config.optimizer, steps_per_epoch=100,
-                                     total_steps=1000)
-    state = train.initial_state(config, model, algo, tx, shape)
+    _, state, batch, (train_step, *_) = setup(
+        model_name, batch_size, time_steps, algorithm="pq_dst",
+        scope="layer", num_classes=num_classes, precision=precision,
+        model_overrides={field: value})
     compiled[name] = train_step.lower(state, batch).compile()
     states[name], _ = compiled[name](state, batch)  # warm-up
   times = {name: [] for name in names}
