@@ -10,11 +10,18 @@
   ``step_factor`` at each epoch in ``step_epochs``) or ``"constant"``;
   ``warmup_epochs`` of linear warm-up from 0.
 - ``restart_each_iteration``: restart the schedule at each iteration of the
-  two-stage loop (``False``: one schedule over the whole run).
+  two-stage loop (``False``: one schedule over the whole run; ``None``: the
+  sparsity algorithm's default, True for ``sap``, whose rewind re-creates
+  the schedule each iteration as Diao et al.'s code does, else False).
+
+The optimizer is wrapped in ``optax.inject_hyperparams``, so its state holds
+the learning rate of its last update; :func:`learning_rate` reads it (the
+trainer logs it in every ``train`` event).
 """
 
 from __future__ import annotations
 
+import jax
 import optax
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -26,9 +33,22 @@ def _fail(field: str, message: str):
 
 
 def create_schedule(cfg, *, steps_per_epoch: int, total_steps: int,
-                    steps_per_iteration: int | None = None) -> optax.Schedule:
-  """The learning-rate schedule ``step -> lr`` described by ``cfg``."""
-  period = steps_per_iteration if cfg.restart_each_iteration else total_steps
+                    steps_per_iteration: int | None = None,
+                    restart_each_iteration: bool | None = None
+                    ) -> optax.Schedule:
+  """The learning-rate schedule ``step -> lr`` described by ``cfg``.
+
+  ``restart_each_iteration`` overrides ``cfg.restart_each_iteration`` (the
+  trainer passes the resolved value when the config leaves it ``None``).
+  """
+  restart = (cfg.restart_each_iteration if restart_each_iteration is None
+             else restart_each_iteration)
+  if restart is None:
+    _fail("restart_each_iteration", "is None: pass restart_each_iteration= "
+          "(the trainer uses the sparsity algorithm's default).")
+  if restart and not steps_per_iteration:
+    _fail("restart_each_iteration", "needs steps_per_iteration.")
+  period = steps_per_iteration if restart else total_steps
   if cfg.learning_rate <= 0:
     _fail("learning_rate", f"must be > 0, got {cfg.learning_rate}.")
   warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
@@ -48,27 +68,46 @@ def create_schedule(cfg, *, steps_per_epoch: int, total_steps: int,
     _fail("schedule", f"unknown {cfg.schedule!r}; choose one of {SCHEDULES}.")
   schedule = (optax.join_schedules([optax.linear_schedule(0.0, lr, warmup),
                                     main], [warmup]) if warmup else main)
-  if cfg.restart_each_iteration:
+  if restart:
     return lambda step: schedule(step % period)
   return schedule
 
 
 def create_optimizer(cfg, *, steps_per_epoch: int, total_steps: int,
-                     steps_per_iteration: int | None = None
+                     steps_per_iteration: int | None = None,
+                     restart_each_iteration: bool | None = None
                      ) -> optax.GradientTransformation:
-  """The optax transformation described by ``cfg`` (``config.optimizer``)."""
+  """The optax transformation described by ``cfg`` (``config.optimizer``).
+
+  ``restart_each_iteration``: see :func:`create_schedule`.
+  """
+  if cfg.name not in OPTIMIZERS:
+    _fail("name", f"unknown {cfg.name!r}; choose one of {OPTIMIZERS}.")
   schedule = create_schedule(cfg, steps_per_epoch=steps_per_epoch,
                              total_steps=total_steps,
-                             steps_per_iteration=steps_per_iteration)
+                             steps_per_iteration=steps_per_iteration,
+                             restart_each_iteration=restart_each_iteration)
   wd = cfg.weight_decay
-  if cfg.name == "sgd":
-    opt = optax.sgd(schedule, momentum=cfg.momentum or None,
-                    nesterov=cfg.nesterov)
-  elif cfg.name == "adam":
-    opt = optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
-  elif cfg.name == "adamw":
-    return optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
-                       weight_decay=wd)
-  else:
-    _fail("name", f"unknown {cfg.name!r}; choose one of {OPTIMIZERS}.")
-  return optax.chain(optax.add_decayed_weights(wd), opt) if wd else opt
+
+  def make(learning_rate):
+    if cfg.name == "adamw":
+      return optax.adamw(learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
+                         weight_decay=wd)
+    if cfg.name == "sgd":
+      opt = optax.sgd(learning_rate, momentum=cfg.momentum or None,
+                      nesterov=cfg.nesterov)
+    else:
+      opt = optax.adam(learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+    return optax.chain(optax.add_decayed_weights(wd), opt) if wd else opt
+
+  return optax.inject_hyperparams(make)(learning_rate=schedule)
+
+
+def learning_rate(opt_state) -> jax.Array | None:
+  """The learning rate of the last update of an optimizer of
+  :func:`create_optimizer` (any ``optax.inject_hyperparams`` state holding a
+  ``learning_rate``), or ``None`` if ``opt_state`` has none."""
+  hyperparams = getattr(opt_state, "hyperparams", None)
+  if isinstance(hyperparams, dict) and "learning_rate" in hyperparams:
+    return hyperparams["learning_rate"]
+  return None

@@ -9,10 +9,12 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 
 def plot_summary(summary: dict, path: str) -> None:
-  """Test accuracy and connectivity against iteration (the paper's Fig. 2/3).
+  """Accuracy and connectivity against iteration (the paper's Fig. 2/3).
 
   ``summary`` is the dict of ``summary.json``; the figure is saved as PNG at
-  ``path``. The best iteration is marked with a star.
+  ``path``. Test accuracy, validation accuracy (when there is a validation
+  split) and connectivity; the best iteration is marked with a star on the
+  test curve.
   """
   rows = summary["iterations"]
   its = [r["iteration"] for r in rows]
@@ -20,8 +22,11 @@ def plot_summary(summary: dict, path: str) -> None:
   conn = [100.0 * r["connectivity"] for r in rows]
   fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
   ax.plot(its, acc, "o-", color="tab:blue", label="test accuracy")
+  if all(r.get("val_accuracy") is not None for r in rows):
+    ax.plot(its, [100.0 * r["val_accuracy"] for r in rows], "^:",
+            color="tab:cyan", label="validation accuracy")
   ax.set_xlabel("iteration")
-  ax.set_ylabel("test accuracy (%)", color="tab:blue")
+  ax.set_ylabel("accuracy (%)", color="tab:blue")
   ax2 = ax.twinx()
   ax2.plot(its, conn, "s--", color="tab:red", label="connectivity")
   ax2.set_ylabel("connectivity (%)", color="tab:red")

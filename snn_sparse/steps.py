@@ -19,7 +19,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import layers, losses, metrics
+from snn_sparse import layers, losses, metrics, optimizers
 from snn_sparse.train_state import TrainState
 
 
@@ -78,15 +78,22 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def train_step(state: TrainState, batch, *, loss: str = "ce",
                time_steps: int = 1):
-  """One optimizer step. Returns ``(state, {"loss", "accuracy"})``."""
+  """One optimizer step. Returns ``(state, {"loss", "accuracy"})``.
+
+  With an optimizer of :func:`snn_sparse.optimizers.create_optimizer` the
+  metrics also hold ``"learning_rate"``, the one this step used.
+  """
   rng, step_rng = jax.random.split(state.rng)
   loss_value, grads, logits, stats = loss_and_grads(
       state, batch, loss_fn=losses.get_loss(loss), rng=step_rng,
       time_steps=time_steps)
   state = state.apply_dense_gradients(grads).replace(batch_stats=stats,
                                                      rng=rng)
-  return state, {"loss": loss_value, "accuracy": accuracy(logits,
-                                                          batch["label"])}
+  out = {"loss": loss_value, "accuracy": accuracy(logits, batch["label"])}
+  lr = optimizers.learning_rate(state.opt_state)
+  if lr is not None:
+    out["learning_rate"] = lr
+  return state, out
 
 
 def eval_step(state: TrainState, batch, *, loss: str = "ce",

@@ -7,18 +7,30 @@ The loop (METHOD.md §3), read top to bottom in the phases below::
       Stage I: epochs_per_iteration epochs of surrogate-gradient BPTT, dense
                gradients on the effective weights, re-mask after each step;
                every rewire_every steps the algorithm's in-iteration event
-               (pq_dst: prune and regrow at constant density)
-      evaluate on the test split: accuracy, loss, connectivity, nonzero
-               parameters, per-layer PQ index and firing rate, SOPs, MACs of
-               the first layer, energy; keep the best iteration's checkpoint
+               (pq_dst: prune and regrow at constant density), except in
+               the iteration's last rewire_every steps, so the network
+               that is evaluated and net-pruned has trained for at least
+               rewire_every steps since its last rewiring
+      evaluate on the validation split (held out of the train split,
+               config.data.validation_fraction) and on the test split:
+               accuracy, loss; on the test split also SOPs, MACs of the
+               first layer, energy, firing rates; connectivity, nonzero
+               parameters, PQ index (layer scope, and the configured scope);
+               keep the best iteration's checkpoint, chosen on validation
       Stage II (all but the last iteration): the algorithm's iteration-end
-               event (pq_dst: net prune by the PQ-derived ratio c)
+               event (pq_dst: net prune by the PQ-derived ratio c; its
+               grown_survival joins the iteration's summary row)
       checkpoint
 
 Evaluation comes *before* the iteration-end event, so each row of the summary
 describes one network: the one trained at that row's density. Iteration 1 is
 therefore reported at the initial density (0.5), and the net prune after it
 sets the density that iteration 2 trains at.
+
+The best iteration is the argmax of ``val_accuracy`` (the first one on ties);
+``best/`` holds its checkpoint. With ``config.data.validation_fraction = 0``
+there is no validation split and the selection falls back to the test split;
+``summary.json`` says which (``"selection"``).
 
 Workdir: ``config.json``, ``metrics.jsonl``, ``summary.json``,
 ``checkpoints/`` (latest, orbax), ``best/`` (the best iteration), and with
@@ -73,6 +85,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for field in ("batch_size", "eval_batch_size"):
     if config.data[field] < 1:
       _fail(f"data.{field}", f"must be >= 1, got {config.data[field]}.")
+  fraction = config.data.get("validation_fraction")
+  if (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
+      or not 0 <= fraction < 1):
+    _fail("data.validation_fraction",
+          f"must be a number in [0, 1), got {fraction!r}: the fraction of the "
+          "train split held out to choose the best iteration (0.1), or 0 to "
+          "choose it on the test split.")
   if config.loss not in ("ce", "tet"):
     _fail("loss", f"unknown {config.loss!r}; choose 'ce' or 'tet'.")
   if "name" not in config.model:
@@ -140,8 +159,17 @@ def initial_state(config, model, algo, tx, input_shape) -> TrainState:
   return state
 
 
-def sparsity_summary(state: TrainState, p: float, q: float) -> dict:
-  """Connectivity, nonzero parameters and per-layer PQ index of a state."""
+def sparsity_summary(state: TrainState, p: float, q: float,
+                     scope: str = "layer") -> dict:
+  """Connectivity, nonzero parameters and PQ index of a state.
+
+  ``pq_index_per_layer`` is always the layer-scope index of each masked
+  kernel. In ``neuron`` scope, ``pq_index_neuron_mean_per_layer`` and
+  ``pq_index_neuron_std_per_layer`` add the mean and the spread (standard
+  deviation) of the index over each kernel's units that have at least one
+  active synapse; in ``global`` scope, ``pq_index_global`` is the one index
+  over all masked kernels together.
+  """
   stats = jax.device_get(masks_lib.mask_stats(state.params, state.masks))
   out = {
       "connectivity": float(stats["density"]),
@@ -149,18 +177,37 @@ def sparsity_summary(state: TrainState, p: float, q: float) -> dict:
                                  for k, v in stats["layers"].items()},
       "nonzero_params": int(stats["nonzero"]),
   }
-  if state.masks is not None and masks_lib.masked_paths(state.masks):
-    index = pq_lib.tree_pq_index(state.params, state.masks, p=p, q=q,
-                                 scope="layer")
-    out["pq_index_per_layer"] = {k: float(v) for k, v in index.items()}
+  if state.masks is None or not masks_lib.masked_paths(state.masks):
+    return out
+  index = jax.device_get(pq_lib.tree_pq_index(state.params, state.masks,
+                                              p=p, q=q, scope="layer"))
+  out["pq_index_per_layer"] = {k: float(v) for k, v in index.items()}
+  if scope == "global":
+    index = jax.device_get(pq_lib.tree_pq_index(state.params, state.masks,
+                                                p=p, q=q, scope="global"))
+    out["pq_index_global"] = float(next(iter(index.values())))
+  elif scope == "neuron":
+    index = jax.device_get(pq_lib.tree_pq_index(state.params, state.masks,
+                                                p=p, q=q, scope="neuron"))
+    layout = pq_lib.UnitLayout(state.masks, "neuron")
+    active = {k: np.asarray(v).any(axis=1) for k, v in jax.device_get(
+        layout.rows(state.masks)).items()}
+    units = {k: np.asarray(v)[active[k]] for k, v in index.items()}
+    out["pq_index_neuron_mean_per_layer"] = {
+        k: float(v.mean()) if v.size else 0.0 for k, v in units.items()}
+    out["pq_index_neuron_std_per_layer"] = {
+        k: float(v.std()) if v.size else 0.0 for k, v in units.items()}
   return out
 
 
-def evaluate(state: TrainState, eval_step, config, mesh) -> dict:
-  """One pass over the test split: accuracy, loss, SOPs, MACs, energy."""
+def evaluate(state: TrainState, eval_step, config, mesh,
+             split: str = "test") -> dict:
+  """One pass over ``split`` ("validation" or "test"): accuracy, loss, SOPs,
+  MACs, energy (see :func:`snn_sparse.metrics.finalize`)."""
   total = None
   for batch in pipeline.eval_batches(
-      config.data.name,
+      config.data.name, split=split,
+      validation_fraction=config.data.validation_fraction,
       batch_size=config.data.eval_batch_size // jax.process_count(),
       data_dir=config.data.data_dir, manual_dir=config.data.manual_dir,
       process_index=jax.process_index(), process_count=jax.process_count()):
@@ -170,8 +217,12 @@ def evaluate(state: TrainState, eval_step, config, mesh) -> dict:
 
 
 def _mean_train_metrics(pending: list) -> dict[str, float]:
+  """Means over the logged steps; the learning rate of the last one."""
   values = jax.device_get(pending)
-  return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+  out = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+  if "learning_rate" in out:
+    out["learning_rate"] = float(values[-1]["learning_rate"])
+  return out
 
 
 def _check_finite(values: dict, step: int) -> None:
@@ -249,16 +300,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     _fail("time_steps", f"{config.time_steps}, but {config.data.name} holds "
           f"{info.frames} frames per example; set --config.time_steps="
           f"{info.frames}.")
-  steps_per_epoch = pipeline.steps_per_epoch(config.data.name,
-                                             config.data.batch_size)
+  validation_fraction = config.data.validation_fraction
+  steps_per_epoch = pipeline.steps_per_epoch(
+      config.data.name, config.data.batch_size,
+      validation_fraction=validation_fraction)
   steps_per_iteration = steps_per_epoch * config.epochs_per_iteration
   total_steps = steps_per_iteration * config.num_iterations
 
   model = create_model(config, info.num_classes)
-  algo = algorithms.create(config.sparsity, total_steps=total_steps)
+  algo = algorithms.create(config.sparsity, total_steps=total_steps,
+                           steps_per_iteration=steps_per_iteration)
+  restart = config.optimizer.restart_each_iteration
+  if restart is None:
+    restart = algo.restarts_schedule
   tx = optimizers.create_optimizer(
       config.optimizer, steps_per_epoch=steps_per_epoch,
-      total_steps=total_steps, steps_per_iteration=steps_per_iteration)
+      total_steps=total_steps, steps_per_iteration=steps_per_iteration,
+      restart_each_iteration=restart)
   state = parallel.replicate(
       initial_state(config, model, algo, tx, info.input_shape), mesh)
 
@@ -289,6 +347,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       batch_size=config.data.batch_size // jax.process_count(),
       seed=config.seed, start_step=step, data_dir=config.data.data_dir,
       manual_dir=config.data.manual_dir, augment=config.data.augment,
+      validation_fraction=validation_fraction,
       process_index=jax.process_index(), process_count=jax.process_count())
   progress = reporting.Progress(total_steps, step, config.data.batch_size,
                                 enabled=is_main)
@@ -327,34 +386,45 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
     # Evaluation of the network trained in this iteration.
     start = time.perf_counter()
-    result = evaluate(state, eval_step, config, mesh)
+    val = (evaluate(state, eval_step, config, mesh, "validation")
+           if validation_fraction else None)
+    result = evaluate(state, eval_step, config, mesh, "test")
     row = {"iteration": iteration, "step": step,
            "epoch": step // steps_per_epoch,
+           "val_accuracy": val and val["accuracy"],
+           "val_loss": val and val["loss"],
            "test_accuracy": result["accuracy"], "test_loss": result["loss"],
-           **sparsity_summary(state, config.sparsity.p, config.sparsity.q),
+           **sparsity_summary(state, config.sparsity.p, config.sparsity.q,
+                              config.sparsity.scope),
            "sops": result["sops"], "macs_first_layer": result["macs"],
            "energy_uj": result["energy_uj"],
            "sops_per_layer": result["sops_per_layer"],
            "firing_rate_per_layer": result["firing_rate"],
            "eval_seconds": time.perf_counter() - start}
     log.write("eval", **row)
+    chosen_on = "val_accuracy" if validation_fraction else "test_accuracy"
     best = meta["best_iteration"]
-    if best is None or row["test_accuracy"] > meta["rows"][best - 1][
-        "test_accuracy"]:
+    if best is None or row[chosen_on] > meta["rows"][best - 1][chosen_on]:
       meta["best_iteration"] = iteration
       best_ckpt.save(state, {"iteration": iteration, "row": row})
     meta["rows"].append(row)
-    logging.info("Iteration %d: accuracy %.4f, connectivity %.4f, SOPs %.4g",
-                 iteration, row["test_accuracy"], row["connectivity"],
-                 row["sops"])
+    logging.info("Iteration %d: val accuracy %s, test accuracy %.4f, "
+                 "connectivity %.4f, SOPs %.4g", iteration,
+                 "-" if val is None else f"{row['val_accuracy']:.4f}",
+                 row["test_accuracy"], row["connectivity"], row["sops"])
 
     # Stage II: the iteration-end event (not after the last iteration).
     if iteration < config.num_iterations:
       # Iteration-end events rank weights only: no gradients needed.
       state, report, fingerprint = end_iteration(state, None)
+      flat = algorithms.flatten_report(jax.device_get(report))
       log.write("iteration_end", step=step, iteration=iteration,
-                mask_fingerprint=int(fingerprint),
-                **algorithms.flatten_report(jax.device_get(report)))
+                mask_fingerprint=int(fingerprint), **flat)
+      if "total/grown_survival" in flat:
+        row["grown_survival"] = flat["total/grown_survival"]
+        row["grown_survival_per_layer"] = {
+            k.removeprefix("grown_survival/"): v for k, v in flat.items()
+            if k.startswith("grown_survival/")}
     meta["iterations_done"] = iteration
     ckpt.save(state, meta)
     progress.restart(step)
@@ -369,19 +439,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 def write_summary(workdir: str, config, meta: dict) -> dict:
   """Writes ``summary.json`` (and ``summary.png`` with matplotlib)."""
   best = meta["best_iteration"]
+  on_validation = bool(config.data.validation_fraction)
   summary = {
       "dataset": config.data.name, "model": config.model.name,
       "algorithm": config.sparsity.algorithm,
       "scope": config.sparsity.get("scope"),
+      "selection": "validation" if on_validation else "test",
+      "validation_examples": pipeline.split_sizes(
+          config.data.name, config.data.validation_fraction)["validation"],
       "best_iteration": best,
       "best": meta["rows"][best - 1] if best else None,
       "iterations": [dict(r, best=r["iteration"] == best)
                      for r in meta["rows"]],
   }
   reporting.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+  print(f"Best iteration {best}, chosen on the "
+        f"{summary['selection']} split.")
   print(reporting.table(summary["iterations"], [
-      ("iter", "iteration", "d"), ("accuracy", "test_accuracy", ".4f"),
+      ("iter", "iteration", "d"), ("val acc", "val_accuracy", ".4f"),
+      ("test acc", "test_accuracy", ".4f"),
       ("connectivity", "connectivity", ".4f"),
+      ("grown kept", "grown_survival", ".3f"),
       ("nonzero", "nonzero_params", ",d"), ("SOPs", "sops", ".4g"),
       ("MACs", "macs_first_layer", ".4g"), ("energy uJ", "energy_uj", ".4g")]))
   try:

@@ -135,6 +135,50 @@ class ConfigTest(parameterized.TestCase):
       A.create(dict(fields))
     self.assertIn(hint, str(e.value))
 
+  def test_no_event_in_the_last_rewire_every_steps_of_an_iteration(self):
+    # Iterations of 50 steps, an event every 10: 10, 20, 30, 40 fire; 50,
+    # the iteration's last step, does not (nor 100, ...).
+    algo = A.create(_config(rewire_every=10), steps_per_iteration=50)
+    steps = [s for s in range(1, 151) if algo.is_rewire_step(s)]
+    self.assertEqual(steps, [10, 20, 30, 40, 60, 70, 80, 90, 110, 120, 130,
+                             140])
+    self.assertTrue(algo.in_quiet_steps(41) and algo.in_quiet_steps(50))
+    self.assertFalse(algo.in_quiet_steps(40) or algo.in_quiet_steps(51))
+    # Periods that do not divide the iteration: 7 -> 7..42 fire, 49 does
+    # not (1 step left); 56 is step 6 of iteration 2 and fires.
+    algo = A.create(_config(rewire_every=7), steps_per_iteration=50)
+    self.assertEqual([s for s in range(1, 60) if algo.is_rewire_step(s)],
+                     [7, 14, 21, 28, 35, 42, 56])
+    # Every algorithm with in-iteration events follows the rule.
+    for name in ("esl", "set", "set_mocanu", "rigl"):
+      algo = A.create(_config(algorithm=name, rewire_every=10),
+                      total_steps=500, steps_per_iteration=50)
+      self.assertEqual([s for s in range(1, 101) if algo.is_rewire_step(s)],
+                       [10, 20, 30, 40, 60, 70, 80, 90])
+    # Without iterations there are no quiet steps.
+    algo = A.create(_config(rewire_every=10))
+    self.assertTrue(algo.is_rewire_step(50))
+
+  def test_gmp_final_event_leaves_the_quiet_steps(self):
+    # Derived end 0.75 * 200 = 150 is an iteration's last step: moved to 140.
+    gmp = A.create(_config(algorithm="gmp", rewire_every=10),
+                   total_steps=200, steps_per_iteration=50)
+    self.assertEqual(gmp.config.rewire_end, 140)
+    self.assertEqual([s for s in range(1, 201) if gmp.is_rewire_step(s)],
+                     [10, 20, 30, 40, 60, 70, 80, 90, 110, 120, 130, 140])
+    with pytest.raises(ValueError, match=r"sparsity.rewire_end: 145 lies in "
+                       r"the last rewire_every = 10 steps.*140 or earlier"):
+      A.create(_config(algorithm="gmp", rewire_every=10, rewire_end=145),
+               steps_per_iteration=50)
+
+  def test_rewire_every_must_leave_room_for_an_event(self):
+    with pytest.raises(ValueError, match=r"sparsity.rewire_every: 50 >= the "
+                       r"50 steps of an iteration"):
+      A.create(_config(rewire_every=50), steps_per_iteration=50)
+    # Algorithms without in-iteration events do not care.
+    A.create(_config(algorithm="sap", rewire_every=50), steps_per_iteration=50)
+    A.create(_config(rewire_every=0), steps_per_iteration=50)
+
   def test_unknown_field(self):
     with pytest.raises(ValueError, match="rewire_evry"):
       A.create({"rewire_evry": 10})
@@ -166,8 +210,12 @@ class RegistryTest(parameterized.TestCase):
       reports.append(rep)
     state, rep = algo.end_iteration(state)
     reports.append(rep)
-    for rep in reports:
-      self.assertEqual(set(rep), REPORT_GROUPS)
+    for i, rep in enumerate(reports):
+      # A net prune also reports how many grown synapses survive it.
+      net_prune = i == len(reports) - 1 and name == "pq_dst"
+      self.assertEqual(set(rep),
+                       REPORT_GROUPS | ({"grown_survival"} if net_prune
+                                        else set()))
       flat = A.flatten_report(rep)
       self.assertIn("total/density", flat)
       if name != "dense":
@@ -271,6 +319,100 @@ class PQDSTTest(parameterized.TestCase):
     self.assertAlmostEqual(densities[3], 0.30, delta=0.02)
     self.assertAlmostEqual(densities[9], 0.11, delta=0.02)
     self.assertTrue(all(a > b for a, b in zip(densities, densities[1:])))
+
+  def test_density_trajectory_in_the_trainers_event_order(self):
+    """The same curve with the trainer's in-iteration events (METHOD.md §5).
+
+    The trainer's order: a train step, then ``rewire`` whenever
+    ``algo.is_rewire_step(step)``, and ``end_iteration`` after the
+    iteration's last step. Training is stood in for by an SGD step with
+    random gradients (for the momentum that growth ranks) after which the
+    active weights are Gaussian again: weights grown at 0 become ordinary
+    weights once trained. With the rewiring schedule of every shipped
+    config (one event per epoch), the last event of an iteration would
+    otherwise fire on its last step, and the net prune would count and
+    remove ~15% fresh zeros: density 0.23 at iteration 4 and 0.05 at 10.
+    """
+    key = jax.random.key(0)
+    params = {"fc1": {"kernel": jnp.zeros((64, 64))},
+              "conv": {"kernel": jnp.zeros((3, 3, 16, 32))},
+              "fc2": {"kernel": jnp.zeros((128, 32))}}
+    steps_per_epoch, epochs = 2, 5
+    algo = A.create(_config(rewire_every=steps_per_epoch),
+                    steps_per_iteration=steps_per_epoch * epochs)
+    masks = algo.init_masks(params, key)
+    state = TrainState.create(apply_fn=None, params=params,
+                              tx=optax.sgd(0.1, momentum=0.9), masks=masks,
+                              sparsity_state=algo.init(params, masks),
+                              rng=jax.random.key(1))
+
+    @jax.jit
+    def train_step(state, k):
+      grads = jax.tree.map(lambda w: jax.random.normal(k, w.shape),
+                           state.params)
+      state = state.apply_dense_gradients(grads)
+      fresh = jax.tree.map(
+          lambda w: jax.random.normal(jax.random.fold_in(k, w.size), w.shape),
+          state.params)
+      return state.replace(params=M.apply_masks(fresh, state.masks))
+
+    densities, survival, step = [], [], 0
+    for _ in range(10):
+      densities.append(float(
+          M.mask_stats(state.params, state.masks)["masked_density"]))
+      for _ in range(steps_per_epoch * epochs):
+        step += 1
+        state = train_step(state.replace(step=jnp.asarray(step)),
+                           jax.random.fold_in(key, step))
+        if algo.is_rewire_step(step):
+          state, _ = algo.rewire(state)
+      state, rep = algo.end_iteration(state)
+      survival.append(float(rep["total"]["grown_survival"]))
+    self.assertAlmostEqual(densities[0], 0.5, delta=1e-3)
+    self.assertAlmostEqual(densities[3], 0.30, delta=0.02)
+    self.assertAlmostEqual(densities[9], 0.11, delta=0.02)
+    # Trained regrowth survives the net prune like any synapse (~85%).
+    self.assertGreater(min(survival), 0.7)
+
+  def test_grown_survival_by_hand(self):
+    # One 4x2 kernel, layer scope. Active: 6 synapses, of which [0,0] and
+    # [1,1] were grown this iteration. The net prune removes the k smallest.
+    w = jnp.array([[0.01, 9.0], [1.0, 0.02], [1.0, 1.0], [0.0, 0.0]])
+    m = jnp.array([[True, True], [True, True], [True, True], [False, False]])
+    g = jnp.array([[True, False], [False, True], [False, False],
+                   [False, False]])
+    params = {"d": {"kernel": w}}
+    algo = A.create(_config())
+    state = TrainState.create(apply_fn=None, params=params,
+                              tx=optax.sgd(0.1, momentum=0.9),
+                              masks={"d": {"kernel": m}},
+                              sparsity_state={"grown": {"d": {"kernel": g}},
+                                              "iteration": jnp.int32(0)},
+                              rng=jax.random.key(0))
+    # Over the 6 active |w| = .01 .02 1 1 1 9: mean(sqrt|w|)**2 = 1.0821,
+    # mean|w| = 2.005, 1 - I = 0.5397, c = 1 - 0.5397 / 1.001**2 = 0.4614,
+    # k = floor(6c) = 2: both grown synapses (the smallest) go.
+    c = float(pq.rewiring_ratio(w, m))
+    self.assertEqual(int(np.floor(6 * c)), 2)
+    _, rep = algo.end_iteration(state)
+    self.assertEqual(float(rep["grown_survival"]["d/kernel"]), 0.0)
+    self.assertEqual((int(rep["total"]["grown_alive"]),
+                      int(rep["total"]["grown_kept"])), (2, 0))
+    # Grown synapse [0,0] trained to 6.0: 1 - I = 0.6827, k = floor(6 *
+    # 0.3187) = 1, the smallest is [1,1]: [0,0] survives, [1,1] does not.
+    state2 = state.replace(params={"d": {"kernel": w.at[0, 0].set(6.0)}})
+    _, rep = algo.end_iteration(state2)
+    self.assertEqual(float(rep["total"]["grown_survival"]), 0.5)
+    self.assertEqual(A.flatten_report(rep)["grown_survival/d/kernel"], 0.5)
+    # Nothing grown: undefined, logged as None (valid JSON).
+    state3 = state.replace(sparsity_state={
+        "grown": {"d": {"kernel": jnp.zeros_like(g)}},
+        "iteration": jnp.int32(0)})
+    _, rep = algo.end_iteration(state3)
+    self.assertIsNone(A.flatten_report(rep)["total/grown_survival"])
+    # protect_grown keeps both.
+    _, rep = A.create(_config(protect_grown=True)).end_iteration(state)
+    self.assertEqual(float(rep["total"]["grown_survival"]), 1.0)
 
   def test_protect_grown_and_mature(self):
     plain = A.create(_config())
@@ -382,6 +524,45 @@ class BaselinesTest(parameterized.TestCase):
         1 + np.cos(np.pi * 2 / 75)), rtol=1e-5)
     self.assertEqual(_active(new.masks), _active(state.masks))
     self.assertGreater(int(rep["total"]["grown"]), 0)
+
+  def test_set_mocanu_constant_drop_fraction(self):
+    algo = A.create(_config(algorithm="set_mocanu"))
+    self.assertEqual((algo.config.ratio, algo.config.constant_ratio,
+                      algo.config.grow, algo.config.net_prune),
+                     ("constant", 0.3, "random", False))
+    self.assertEqual(A.create(_config(algorithm="esl")).config.constant_ratio,
+                     0.15)
+    state = _state(algo, tx="sgd")
+    new, rep = algo.rewire(state)
+    np.testing.assert_allclose(rep["ratio"]["Dense_0/kernel"], 0.3)
+    # Dense_0 32x10 ERK at 0.5: d active, floor(0.3 * d) rewired.
+    d = int(np.sum(state.masks["Dense_0"]["kernel"]))
+    self.assertEqual(int(rep["pruned"]["Dense_0/kernel"]), int(0.3 * d))
+    self.assertEqual(_active(new.masks), _active(state.masks))
+
+  def test_growth_ties_are_broken_at_random_by_default(self):
+    # All growth scores 0 (silent presynaptic neurons give exact zeros):
+    # index order would grow the first inactive positions of the kernel.
+    params = {"d": {"kernel": jax.random.normal(jax.random.key(0),
+                                                (64, 4))}}
+    m = np.zeros((64, 4), bool)
+    m[::2] = True
+    masks = {"d": {"kernel": jnp.asarray(m)}}
+    for tiebreak, first_rows in ((True, False), (False, True)):
+      algo = A.create(_config(random_tiebreak=tiebreak))
+      self.assertEqual(A.create(_config()).config.random_tiebreak, True)
+      state = TrainState.create(apply_fn=None, params=params,
+                                tx=optax.sgd(0.1, momentum=0.9), masks=masks,
+                                sparsity_state=algo.init(params, masks),
+                                rng=jax.random.key(3))
+      _, rep = algo.rewire(state)
+      k = int(rep["grown"]["d/kernel"])
+      self.assertGreater(k, 10)
+      new, _ = algo.rewire(state)
+      grown = np.flatnonzero(np.asarray(new.masks["d"]["kernel"]) & ~m)
+      inactive = np.flatnonzero(~m)
+      self.assertEqual(len(grown), k)
+      self.assertEqual(np.array_equal(grown, inactive[:k]), first_rows)
 
   def test_rigl_gradient_growth(self):
     algo = A.create(_config(algorithm="rigl"), total_steps=100)

@@ -7,6 +7,7 @@ import io
 import os
 import pathlib
 import pickle
+import re
 import sys
 import tarfile
 import time
@@ -520,6 +521,260 @@ def test_eval_digits_exact(digits_dir):
   assert sum(float(b["mask"].sum()) for b in batches) == 360
   labels = np.concatenate([b["label"][b["mask"] == 1] for b in batches])
   np.testing.assert_array_equal(labels, _documented_digits_split()[3])
+
+
+# ----------------------------------------------------------------------------
+# Validation split.
+# ----------------------------------------------------------------------------
+
+# digits at validation_fraction 0.1: round(143.7) = 144 held out, 1,293 left;
+# 1293 // 64 = 20 training steps per epoch at batch 64.
+DIGITS_VAL = 144
+DIGITS_KEPT = 1437 - DIGITS_VAL
+# The first validation indices of digits at 0.1: the split is part of the
+# data contract (a trainer's validation scores stay comparable): pin it.
+PINNED_DIGITS_VAL_HEAD = [3, 28, 31, 32, 39, 44, 54, 55]
+
+
+@pytest.fixture(scope="module")
+def digits_train(digits_dir):
+  """The stored digits train split, ``{"image", "label"}`` ``[1437, ...]``."""
+  return _read_all("digits", digits_dir, "train")
+
+
+def _digits_expected(stored, idx, *, seed, epoch, padding=0, flip=False):
+  """Normalised (augmented) stored digits ``idx``, computed by hand."""
+  images = augment_lib.augment(stored["image"][idx], seed=seed, epoch=epoch,
+                               indices=idx, padding=padding, flip=flip)
+  return pipeline.normalize(images, data.dataset_info("digits"))
+
+
+def test_split_indices_partition_the_train_split():
+  for n in (20, 1437, 60000):
+    for fraction in (0.1, 0.25, 0.5):
+      train_idx, val_idx = pipeline.split_indices(n, fraction)
+      assert train_idx.dtype == val_idx.dtype == np.int64
+      assert len(val_idx) == round(fraction * n)
+      assert np.all(np.diff(train_idx) > 0) and np.all(np.diff(val_idx) > 0)
+      assert not np.intersect1d(train_idx, val_idx).size
+      np.testing.assert_array_equal(
+          np.sort(np.concatenate([train_idx, val_idx])), np.arange(n))
+      # Fixed: recomputing gives the same split (no global RNG state).
+      np.random.seed(n)
+      again = pipeline.split_indices(n, fraction)
+      np.testing.assert_array_equal(again[1], val_idx)
+    # A larger fraction holds out a superset of a smaller one.
+    small = set(pipeline.split_indices(n, 0.1)[1])
+    assert small < set(pipeline.split_indices(n, 0.25)[1])
+  train_idx, val_idx = pipeline.split_indices(1437, 0.1)
+  assert (len(train_idx), len(val_idx)) == (DIGITS_KEPT, DIGITS_VAL)
+  np.testing.assert_array_equal(val_idx[:8], PINNED_DIGITS_VAL_HEAD)
+  # Fraction 0: everything trains, nothing is held out.
+  train_idx, val_idx = pipeline.split_indices(1437, 0.0)
+  np.testing.assert_array_equal(train_idx, np.arange(1437))
+  assert val_idx.shape == (0,) and val_idx.dtype == np.int64
+
+
+def test_split_sizes_and_steps_without_data(tmp_path, monkeypatch):
+  monkeypatch.setenv(common.DATA_DIR_ENV, str(tmp_path / "nothing"))
+  assert data.split_sizes("digits", 0.1) == {
+      "train": 1293, "validation": 144, "test": 360}
+  assert data.split_sizes("fashion_mnist", 0.1) == {
+      "train": 54000, "validation": 6000, "test": 10000}
+  assert data.split_sizes("cifar10", 0.1)["validation"] == 5000
+  assert data.split_sizes("digits") == {
+      "train": 1437, "validation": 0, "test": 360}
+  assert data.steps_per_epoch("digits", 64, validation_fraction=0.1) == 20
+  assert data.steps_per_epoch("digits", 64, validation_fraction=0.0) == 22
+  assert data.steps_per_epoch("fashion_mnist", 64, process_count=2,
+                              validation_fraction=0.1) == 421
+  assert data.num_eval_batches("digits", 64, split="validation",
+                               validation_fraction=0.1) == 3
+  assert data.num_eval_batches("digits", 32, split="validation",
+                               process_count=2, validation_fraction=0.1) == 3
+  assert data.num_eval_batches("digits", 128, split="train",
+                               validation_fraction=0.1) == 11
+  assert data.num_eval_batches("digits", 128, split="test",
+                               validation_fraction=0.1) == 3
+  assert data.num_eval_batches("digits", 128, split="train") == 12
+  assert not (tmp_path / "nothing").exists()
+
+
+def test_validation_errors_name_the_argument(tmp_path):
+  for bad in (-0.1, 1.0, 1.5, float("nan"), "0.1", None, True):
+    with pytest.raises(ValueError, match=r"validation_fraction must be a "
+                       r"number in \[0, 1\), got " + re.escape(repr(bad))):
+      data.split_sizes("digits", bad)
+  with pytest.raises(ValueError, match=r"validation_fraction must be"):
+    pipeline.split_indices(100, 1.0)
+  # Fails before looking for data: nothing is built, no DataNotFoundError.
+  with pytest.raises(ValueError, match=r"validation_fraction must be"):
+    data.train_batches("cifar10", batch_size=8, seed=0,
+                       data_dir=tmp_path / "data", validation_fraction=-0.5)
+  with pytest.raises(ValueError, match=r"holds out round\(0\.0001 \* 1437\) = 0"
+                     r".*pass 0 for no validation split, or at least 1/1437"):
+    data.split_sizes("digits", 0.0001)
+  # 0.96 holds out 1,380 digits: 57 are left, fewer than one batch of 64.
+  with pytest.raises(ValueError, match=r"exceeds the 57 training examples of "
+                     r"digits left after holding out 1380 of its 1437 train "
+                     r"examples for validation \(validation_fraction=0\.96\): "
+                     r"lower validation_fraction or the batch size"):
+    data.steps_per_epoch("digits", 64, validation_fraction=0.96)
+  with pytest.raises(ValueError, match=r"exceeds the 57 training examples"):
+    data.steps_per_epoch("digits", 16, process_count=4,
+                         validation_fraction=0.96)
+  with pytest.raises(ValueError, match=r"split='validation' needs "
+                     r"validation_fraction > 0, got 0\.0: there is no "
+                     r"validation split\. Pass the validation_fraction"):
+    data.num_eval_batches("digits", 64, split="validation")
+  with pytest.raises(ValueError, match=r"split='validation' needs"):
+    data.eval_batches("cifar10", batch_size=8, split="validation",
+                      data_dir=tmp_path / "data", validation_fraction=0)
+  with pytest.raises(ValueError, match=r"split must be one of \('train', "
+                     r"'validation', 'test'\), got 'val'"):
+    data.num_eval_batches("digits", 64, split="val")
+  assert not (tmp_path / "data").exists()
+
+
+def test_validation_fraction_errors_with_data(digits_dir):
+  with pytest.raises(ValueError, match=r"exceeds the 57 training examples of "
+                     r"digits left after holding out 1380"):
+    data.train_batches("digits", batch_size=64, seed=0, data_dir=digits_dir,
+                       validation_fraction=0.96)
+  with pytest.raises(ValueError, match=r"exceeds the 57 training examples"):
+    pipeline.train_batch_indices(1437, batch_size=64, seed=0, step=0,
+                                 validation_fraction=0.96)
+
+
+def test_fraction_zero_is_todays_order(digits_dir, digits_train):
+  """Fraction 0 is bit-for-bit the order and augmentation of the module doc."""
+  kwargs = {"batch_size": 64, "seed": 5, "data_dir": digits_dir,
+            "crop_padding": 1, "flip": True}
+  got = _take(data.train_batches("digits", start_step=20,
+                                 validation_fraction=0.0, **kwargs), 4)
+  default = _take(data.train_batches("digits", start_step=20, **kwargs), 4)
+  _assert_batches_equal(got, default)
+  for step, batch in zip(range(20, 24), got):  # 22 steps per epoch.
+    epoch, b = divmod(step, 22)
+    idx = np.random.default_rng([5, epoch]).permutation(1437)[
+        b * 64:(b + 1) * 64]
+    np.testing.assert_array_equal(
+        pipeline.train_batch_indices(1437, batch_size=64, seed=5, step=step,
+                                     validation_fraction=0.0), idx)
+    np.testing.assert_array_equal(batch["input"], _digits_expected(
+        digits_train, idx, seed=5, epoch=epoch, padding=1, flip=True))
+    np.testing.assert_array_equal(batch["label"], digits_train["label"][idx])
+
+
+def test_validation_train_order_and_augmentation(digits_dir, digits_train):
+  """Trains on the kept examples only, keyed by their train-split index."""
+  train_idx, val_idx = pipeline.split_indices(1437, 0.1)
+  kwargs = {"batch_size": 64, "data_dir": digits_dir, "crop_padding": 1,
+            "flip": True, "validation_fraction": 0.1}
+  batches = _take(data.train_batches("digits", seed=5, **kwargs), 21)
+  for step, batch in enumerate(batches):  # 20 steps per epoch.
+    epoch, b = divmod(step, 20)
+    idx = train_idx[np.random.default_rng([5, epoch]).permutation(
+        DIGITS_KEPT)[b * 64:(b + 1) * 64]]
+    np.testing.assert_array_equal(
+        pipeline.train_batch_indices(1437, batch_size=64, seed=5, step=step,
+                                     validation_fraction=0.1), idx)
+    np.testing.assert_array_equal(batch["input"], _digits_expected(
+        digits_train, idx, seed=5, epoch=epoch, padding=1, flip=True))
+    np.testing.assert_array_equal(batch["label"], digits_train["label"][idx])
+  # Over seeds and process counts no validation example is ever trained on;
+  # an epoch visits 20 * 64 distinct kept examples.
+  for seed in (0, 1, 2):
+    for count in (1, 2, 4):
+      epoch = np.concatenate([
+          pipeline.train_batch_indices(
+              1437, batch_size=64 // count, seed=seed, step=s,
+              process_index=p, process_count=count, validation_fraction=0.1)
+          for s in range(20) for p in range(count)])
+      assert len(np.unique(epoch)) == 20 * 64
+      assert not np.intersect1d(epoch, val_idx).size
+      assert np.isin(epoch, train_idx).all()
+
+
+def test_validation_resume_equals_uninterrupted_run(digits_dir):
+  kwargs = {"batch_size": 64, "seed": 7, "data_dir": digits_dir,
+            "crop_padding": 1, "flip": True, "validation_fraction": 0.1}
+  full = _take(data.train_batches("digits", **kwargs), 23)
+  for k in (1, 19, 20, 21):  # 20 steps per epoch: resumes cross its end.
+    resumed = _take(data.train_batches("digits", start_step=k, **kwargs),
+                    23 - k)
+    _assert_batches_equal(resumed, full[k:])
+  # A grain worker process (the pickled split) gives the same batches.
+  remote = _take(data.train_batches("digits", start_step=19, worker_count=1,
+                                    **kwargs), 3)
+  _assert_batches_equal(remote, full[19:22])
+
+
+def test_validation_process_shards_partition_the_global_batch(digits_dir):
+  kwargs = {"seed": 1, "data_dir": digits_dir, "validation_fraction": 0.1}
+  for start in (0, 19):
+    single = _take(data.train_batches("digits", batch_size=64,
+                                      start_step=start, **kwargs), 3)
+    shards = [_take(data.train_batches("digits", batch_size=32,
+                                       start_step=start, process_index=p,
+                                       process_count=2, **kwargs), 3)
+              for p in range(2)]
+    for step in range(3):
+      for key in ("input", "label"):
+        np.testing.assert_array_equal(
+            np.concatenate([shards[0][step][key], shards[1][step][key]]),
+            single[step][key])
+
+
+def _eval_rows(per_process):
+  """Masked rows of per-process eval passes, in global order."""
+  xs, ys = [], []
+  for step in range(len(per_process[0])):
+    for batches in per_process:
+      keep = batches[step]["mask"] == 1
+      xs.append(batches[step]["input"][keep])
+      ys.append(batches[step]["label"][keep])
+  return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_validation_eval_pass(digits_dir, digits_train):
+  train_idx, val_idx = pipeline.split_indices(1437, 0.1)
+  info = data.dataset_info("digits")
+  want = pipeline.normalize(digits_train["image"][val_idx], info)
+  batches = list(data.eval_batches("digits", batch_size=64,
+                                   split="validation", data_dir=digits_dir,
+                                   validation_fraction=0.1))
+  assert len(batches) == data.num_eval_batches(
+      "digits", 64, split="validation", validation_fraction=0.1) == 3
+  assert {b["input"].shape for b in batches} == {(64, 8, 8, 1)}
+  mask = np.concatenate([b["mask"] for b in batches])
+  np.testing.assert_array_equal(mask, [1] * DIGITS_VAL + [0] * 48)
+  x = np.concatenate([b["input"] for b in batches])
+  y = np.concatenate([b["label"] for b in batches])
+  np.testing.assert_array_equal(x[:DIGITS_VAL], want)
+  np.testing.assert_array_equal(y[:DIGITS_VAL], digits_train["label"][val_idx])
+  assert not x[DIGITS_VAL:].any() and not y[DIGITS_VAL:].any()
+  # Two processes: the same batch count each, every example once, same order.
+  per_process = [list(data.eval_batches(
+      "digits", batch_size=32, split="validation", data_dir=digits_dir,
+      process_index=p, process_count=2, validation_fraction=0.1))
+                 for p in range(2)]
+  assert len(per_process[0]) == len(per_process[1]) == 3
+  x2, y2 = _eval_rows(per_process)
+  np.testing.assert_array_equal(x2, want)
+  np.testing.assert_array_equal(y2, digits_train["label"][val_idx])
+  # split="train" passes over the kept examples; "test" ignores the fraction.
+  kept = list(data.eval_batches("digits", batch_size=128, split="train",
+                                data_dir=digits_dir, validation_fraction=0.1))
+  assert len(kept) == 11
+  xk, yk = _eval_rows([kept])
+  np.testing.assert_array_equal(yk, digits_train["label"][train_idx])
+  np.testing.assert_array_equal(
+      xk, pipeline.normalize(digits_train["image"][train_idx], info))
+  tests = [list(data.eval_batches("digits", batch_size=128,
+                                  data_dir=digits_dir, **kw))
+           for kw in ({}, {"validation_fraction": 0.1})]
+  _assert_batches_equal(tests[0], tests[1])
 
 
 # ----------------------------------------------------------------------------

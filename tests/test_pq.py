@@ -153,6 +153,28 @@ class RatioTest(parameterized.TestCase):
     np.testing.assert_array_equal(k, [2, 1, 3, 0])
     self.assertEqual(k.dtype, jnp.int32)
 
+  def test_ceil_bound_rounding_by_hand(self):
+    # I = 0.1528 (Gaussian): r/d = 1.001**-2 * 0.8472 = 0.845509.
+    # d = 1000: exact r = 845.509 -> c = 0.154491, k = floor(154.49) = 154;
+    # Diao's ceil(r) = 846 -> c = 0.154, k = 154. d = 7: exact r = 5.9186
+    # -> c = 0.15449, k = floor(1.0814) = 1; ceil(r) = 6 -> c = 1/7, k = 1.
+    # d = 20: r = 16.91 -> k = floor(3.09) = 3; ceil -> 17, c = 0.15, k = 3.
+    # d = 2: r = 1.691 -> k = floor(0.309) = 0; ceil -> 2, c = 0, k = 0.
+    index = jnp.full((4,), 0.1528)
+    d = jnp.array([1000, 7, 20, 2])
+    exact = pq.ratio_from_index(index)
+    np.testing.assert_allclose(exact, 1 - 1.001**-2 * 0.8472, rtol=1e-5)
+    ceil = pq.ratio_from_index(index, d=d, bound_rounding="ceil")
+    np.testing.assert_allclose(ceil, [0.154, 1 / 7, 0.15, 0.0], rtol=1e-5)
+    np.testing.assert_array_equal(pq.rewire_count(ceil, d), [154, 1, 3, 0])
+    # An integer c*d up to float rounding counts as that integer.
+    np.testing.assert_array_equal(
+        pq.rewire_count(jnp.float32(3 / 20) * 0.99999997, 20), 3)
+    with pytest.raises(ValueError, match="needs the active counts 'd'"):
+      pq.ratio_from_index(index, bound_rounding="ceil")
+    with pytest.raises(ValueError, match="'bound_rounding'"):
+      pq.ratio_from_index(index, bound_rounding="round")
+
   def test_count_stochastic(self):
     keys = jax.random.split(jax.random.key(0), 4000)
     ks = jax.vmap(lambda key: pq.rewire_count(

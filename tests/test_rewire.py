@@ -166,9 +166,14 @@ class PruneGrowTest(parameterized.TestCase):
     res = R.prune_and_grow(params, masks, counts, scores, scope="neuron",
                            allow_regrow=True)
     # RigL rule: the just-pruned [0,0] has the best score and comes back.
-    self.assertTrue(bool(res.pruned["Dense_0"]["kernel"][0, 0]))
-    self.assertTrue(bool(res.grown["Dense_0"]["kernel"][0, 0]))
+    # It simply stays (reinit_when_same=False): neither pruned nor grown.
     self.assertTrue(bool(res.masks["Dense_0"]["kernel"][0, 0]))
+    self.assertFalse(bool(res.pruned["Dense_0"]["kernel"][0, 0]))
+    self.assertFalse(bool(res.grown["Dense_0"]["kernel"][0, 0]))
+    self.assertEqual(int(res.num_pruned["Dense_0/kernel"]), 0)
+    self.assertEqual(int(res.num_grown["Dense_0/kernel"]), 0)
+    np.testing.assert_array_equal(res.masks["Dense_0"]["kernel"],
+                                  masks["Dense_0"]["kernel"])
 
   def test_shortfall_when_no_candidates(self):
     params = {"d": {"kernel": jnp.arange(1., 7.).reshape(3, 2)}}
@@ -324,6 +329,46 @@ class TrainStateRewireTest(parameterized.TestCase):
     # Untouched params (the bias) pass through.
     np.testing.assert_array_equal(new.params["Conv_0"]["bias"],
                                   state.params["Conv_0"]["bias"])
+
+  def test_same_step_regrowth_keeps_weight_and_moments(self):
+    # RigL's reference (reinit_when_same=False): a synapse dropped and
+    # regrown in one event keeps its weight and moments; only new
+    # connections are grown (at 0, moments reset).
+    state = self._state(ADAM)
+    w = np.asarray(state.params["Dense_0"]["kernel"])
+    m = np.asarray(state.masks["Dense_0"]["kernel"])
+    col = 0
+    active = np.flatnonzero(m[:, col])
+    inactive = np.flatnonzero(~m[:, col])
+    smallest = active[np.argsort(np.abs(w[active, col]))[:2]]
+    # Gradient scores: the two pruned synapses and one inactive one are
+    # the three best candidates; two may grow.
+    g = np.zeros_like(w)
+    g[smallest[0], col] = 10.0   # dropped, best score: comes back
+    g[inactive[0], col] = 5.0    # new connection
+    g[smallest[1], col] = 1.0    # dropped, third: stays dropped
+    grads = jax.tree.map(jnp.zeros_like, state.params)
+    grads["Dense_0"]["kernel"] = jnp.asarray(g)
+    counts = {"Conv_0/kernel": jnp.zeros(4, jnp.int32),
+              "Dense_0/kernel": jnp.array([2, 0, 0, 0, 0])}
+    new, res = R.rewire_state(state, counts, scope="neuron", grow="gradient",
+                              grads=grads, allow_regrow=True)
+    nm = np.asarray(new.masks["Dense_0"]["kernel"])
+    nw = np.asarray(new.params["Dense_0"]["kernel"])
+    mu = np.asarray(state.opt_state[0].mu["Dense_0"]["kernel"])
+    new_mu = np.asarray(new.opt_state[0].mu["Dense_0"]["kernel"])
+    kept, fresh, gone = smallest[0], inactive[0], smallest[1]
+    self.assertTrue(nm[kept, col] and nm[fresh, col] and not nm[gone, col])
+    self.assertEqual(nw[kept, col], w[kept, col])
+    self.assertNotEqual(nw[kept, col], 0)
+    self.assertEqual(new_mu[kept, col], mu[kept, col])
+    self.assertEqual(nw[fresh, col], 0)
+    self.assertEqual(new_mu[fresh, col], 0)
+    self.assertEqual(int(res.num_grown["Dense_0/kernel"]), 1)
+    self.assertEqual(int(res.num_pruned["Dense_0/kernel"]), 1)
+    grown = np.asarray(res.grown["Dense_0"]["kernel"])
+    self.assertEqual(np.flatnonzero(grown).tolist(),
+                     [fresh * grown.shape[1] + col])
 
   def test_gradient_growth_follows_gradient(self):
     state = self._state(SGD_MOMENTUM)

@@ -24,7 +24,7 @@ def get_config():
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 1e-3
   config.optimizer.weight_decay = 0.0
-  config.sparsity.rewire_every = 781  # once per epoch (50,000 / 64)
-  config.log_every_steps = 781
-  config.checkpoint_every_steps = 3124
+  config.sparsity.rewire_every = 703  # once per epoch (45,000 / 64)
+  config.log_every_steps = 703
+  config.checkpoint_every_steps = 2812  # every 4 epochs
   return config

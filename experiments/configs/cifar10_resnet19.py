@@ -31,7 +31,7 @@ def get_config():
   config.optimizer.weight_decay = 5e-4
   config.num_iterations = 10
   config.epochs_per_iteration = 30
-  config.sparsity.rewire_every = 390  # once per epoch (50,000 / 128)
-  config.log_every_steps = 78
-  config.checkpoint_every_steps = 1560  # every 4 epochs
+  config.sparsity.rewire_every = 351  # once per epoch (45,000 / 128)
+  config.log_every_steps = 117
+  config.checkpoint_every_steps = 1404  # every 4 epochs
   return config

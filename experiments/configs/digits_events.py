@@ -33,6 +33,6 @@ def get_config():
   config.loss = "tet"
   config.num_iterations = 5
   config.epochs_per_iteration = 4
-  config.sparsity.rewire_every = 22  # about once per epoch (1,437 / 64)
-  config.log_every_steps = 22
+  config.sparsity.rewire_every = 20  # once per epoch (1,293 / 64)
+  config.log_every_steps = 20
   return config

@@ -53,7 +53,7 @@ def get_config():
   config.epochs_per_iteration = 30
   config.sparsity.algorithm = "pq_dst"
   config.sparsity.scope = "layer"
-  config.sparsity.rewire_every = 140  # once per epoch (9,000 / 64)
-  config.log_every_steps = 35
-  config.checkpoint_every_steps = 560  # every 4 epochs
+  config.sparsity.rewire_every = 126  # once per epoch (8,100 / 64)
+  config.log_every_steps = 42
+  config.checkpoint_every_steps = 504  # every 4 epochs
   return config

@@ -29,6 +29,6 @@ def get_config():
   config.optimizer.weight_decay = 1e-4
   config.num_iterations = 10
   config.epochs_per_iteration = 2
-  config.sparsity.rewire_every = 468  # once per epoch (60,000 / 128)
-  config.log_every_steps = 117
+  config.sparsity.rewire_every = 421  # once per epoch (54,000 / 128)
+  config.log_every_steps = 421
   return config

@@ -3,9 +3,16 @@
 Public API::
 
   dataset_info(name) -> DatasetInfo
-  steps_per_epoch(name, batch_size, process_count=1) -> int
-  train_batches(name, *, batch_size, seed, start_step=0, ...) -> Iterator[dict]
-  eval_batches(name, *, batch_size, split="test", ...) -> Iterator[dict]
+  split_sizes(name, validation_fraction=0.0) -> {"train", "validation", "test"}
+  split_indices(num_train, validation_fraction) -> (train_idx, val_idx)
+  steps_per_epoch(name, batch_size, process_count=1,
+                  validation_fraction=0.0) -> int
+  train_batches(name, *, batch_size, seed, start_step=0, ...,
+                validation_fraction=0.0) -> Iterator[dict]
+  eval_batches(name, *, batch_size, split="test", ...,
+               validation_fraction=0.0) -> Iterator[dict]
+  num_eval_batches(name, batch_size, split="test", process_count=1,
+                   validation_fraction=0.0) -> int
   prepare(name, *, data_dir=None, manual_dir=None) -> TFDS builder
 
 Datasets: ``digits`` (built-in, offline), ``fashion_mnist``, ``cifar10``,
@@ -14,6 +21,10 @@ Datasets: ``digits`` (built-in, offline), ``fashion_mnist``, ``cifar10``,
 event frames ``"input"`` float32 ``[B, T, H, W, 2]``. Built data lives in
 ``<data_dir>/snn_<name>/1.0.0``, where ``data_dir`` defaults to
 ``$SNN_SPARSE_DATA_DIR`` or ``~/tensorflow_datasets``.
+
+``validation_fraction`` holds a fixed, seed-independent random subset of
+the official train split out of training, as the ``"validation"`` split of
+:func:`eval_batches` (see :mod:`snn_sparse.data.pipeline`).
 
 Event files and frames: :mod:`snn_sparse.data.events` (readers of AEDAT
 2.0, AEDAT 3.1 and N-MNIST files), :mod:`snn_sparse.data.framing` (events to
@@ -33,11 +44,14 @@ from snn_sparse.data.pipeline import dataset_info
 from snn_sparse.data.pipeline import eval_batches
 from snn_sparse.data.pipeline import num_eval_batches
 from snn_sparse.data.pipeline import prepare
+from snn_sparse.data.pipeline import split_indices
+from snn_sparse.data.pipeline import split_sizes
 from snn_sparse.data.pipeline import steps_per_epoch
 from snn_sparse.data.pipeline import train_batches
 
 __all__ = [
     "DATASETS", "DataNotFoundError", "DatasetInfo", "EventFileError",
     "data_sources", "dataset_info", "default_data_dir", "eval_batches",
-    "num_eval_batches", "prepare", "steps_per_epoch", "train_batches",
+    "num_eval_batches", "prepare", "split_indices", "split_sizes",
+    "steps_per_epoch", "train_batches",
 ]

@@ -5,32 +5,54 @@ The contract with the trainer:
 * :func:`train_batches` is an infinite, exactly resumable iterator of
   training batches ``{"input": float32 [B, H, W, C], "label": int32 [B]}``
   (event datasets: ``"input"`` float32 ``[B, T, H, W, 2]``, batch-major);
-* :func:`eval_batches` is one deterministic pass over a split, padded to
-  fixed-shape batches that carry ``"mask": float32 [B]``;
-* :func:`dataset_info` and :func:`steps_per_epoch` need no data at all.
+* :func:`eval_batches` is one deterministic pass over a split (``"test"``,
+  ``"validation"`` or ``"train"``), padded to fixed-shape batches that
+  carry ``"mask": float32 [B]``;
+* :func:`dataset_info`, :func:`split_sizes` and :func:`steps_per_epoch`
+  need no data at all.
 
-**Order.** Epoch ``e`` visits the train split in the order
-``np.random.default_rng([seed, e]).permutation(N)``; global batch ``b`` of the
-epoch is the slice ``[b * G, (b + 1) * G)`` of it, where ``G = batch_size *
-process_count``, and the last ``N % G`` examples of each epoch are dropped.
-Training step ``s`` is batch ``s % S`` of epoch ``s // S`` with ``S =
-N // G`` (:func:`steps_per_epoch`). Process ``p`` takes the rows
+**Validation split.** ``validation_fraction = f`` in ``[0, 1)`` holds ``V =
+round(f * N)`` of the ``N`` examples of the official train split out of
+training (Python's ``round``: digits at 0.1 holds out 144 of 1,437 and
+trains on 1,293; fashion_mnist 6,000 of 60,000, training on 54,000). The
+validation examples are the first ``V`` entries of the fixed permutation
+``np.random.default_rng(VALIDATION_SEED).permutation(N)``, sorted; the
+other ``M = N - V`` train-split indices, sorted, are the training examples
+``R`` (:func:`split_indices`). The choice depends on ``N`` and ``f`` only,
+never on the training seed, the process count or the data, so every run
+and every process agrees on it, the split sizes are known without data
+(:func:`split_sizes`), and a larger fraction holds out a superset of a
+smaller one. It is a plain random subset, not stratified by class: that
+would need the labels, i.e. reading the whole train split; the class
+proportions of the validation set follow those of the train split up to
+sampling noise. With ``f = 0`` (the default) there is no validation split
+and ``R`` is the whole train split, so everything below is unchanged.
+
+**Order.** Epoch ``e`` visits the training examples in the order
+``R[np.random.default_rng([seed, e]).permutation(M)]`` (with ``f = 0``
+simply ``np.random.default_rng([seed, e]).permutation(N)``); global batch
+``b`` of the epoch is the slice ``[b * G, (b + 1) * G)`` of it, where ``G =
+batch_size * process_count``, and the last ``M % G`` examples of each epoch
+are dropped. Training step ``s`` is batch ``s % S`` of epoch ``s // S``
+with ``S = M // G`` (:func:`steps_per_epoch`). Process ``p`` takes the rows
 ``[p * B, (p + 1) * B)`` of the global batch, so the per-process batches of
 ``process_count`` processes, concatenated in process order, are exactly the
 global batch of a single process running with ``batch_size * process_count``.
 
 **Augmentation** (train only) is a pure function of ``(seed, epoch, example
-index)`` (:mod:`snn_sparse.data.augment`): a counter-based hash gives each
-example its crop offsets, roll shifts and flip bit, so batches do not depend on what was read before them.
+index)`` (:mod:`snn_sparse.data.augment`), where the example index is the
+example's position in the official train split (an entry of ``R``): a
+counter-based hash gives each example its crop offsets, roll shifts and flip
+bit, so batches do not depend on what was read before them.
 This makes ``train_batches(start_step=k)`` equal to the batches from step
 ``k`` of an uninterrupted run, without reading the skipped ones. Event
 frames get the same spatial transform at every time step.
 
 **Normalisation.** Images: ``input = (pixel / pixel_max - mean) / std`` per
 channel, with the mean and std of the full train split (the population
-statistics over all its pixels) listed in :data:`DATASETS`. Event frames
-are not normalised: ``input`` is the stored per-polarity count (float32),
-as the spiking literature feeds them.
+statistics over all its pixels, validation examples included) listed in
+:data:`DATASETS`. Event frames are not normalised: ``input`` is the stored
+per-polarity count (float32), as the spiking literature feeds them.
 """
 
 from __future__ import annotations
@@ -145,7 +167,8 @@ DATASETS: dict[str, DatasetInfo] = {
         num_train=1437, num_test=360, frames=6, **_EVENT_STATS),
 }
 
-_SPLITS = ("train", "test")
+_SPLITS = ("train", "test")  # The stored TFDS splits.
+_EVAL_SPLITS = ("train", "validation", "test")
 
 
 def _canonical(name: str) -> str:
@@ -174,37 +197,145 @@ def _check_process(process_index: int, process_count: int) -> None:
                      f"{process_index!r}.")
 
 
+def _check_fraction(validation_fraction) -> float:
+  """``validation_fraction`` as a float in ``[0, 1)``, else a ValueError."""
+  ok = (isinstance(validation_fraction, (int, float, np.integer, np.floating))
+        and not isinstance(validation_fraction, (bool, np.bool_))
+        and 0.0 <= float(validation_fraction) < 1.0)
+  if not ok:
+    raise ValueError(
+        f"validation_fraction must be a number in [0, 1), got "
+        f"{validation_fraction!r}: it is the fraction of the train split held "
+        "out for validation (e.g. 0.1), or 0 for no validation split.")
+  return float(validation_fraction)
+
+
+def _num_validation(num_train: int, validation_fraction, name: str) -> int:
+  """``round(validation_fraction * num_train)``, checked to be useful."""
+  fraction = _check_fraction(validation_fraction)
+  v = int(round(fraction * num_train))
+  if fraction > 0 and v == 0:
+    raise ValueError(
+        f"validation_fraction={validation_fraction!r} holds out round("
+        f"{validation_fraction!r} * {num_train}) = 0 of the {num_train} train "
+        f"examples of {name}: pass 0 for no validation split, or at least "
+        f"1/{num_train} to hold out at least one example.")
+  return v
+
+
+#: The seed of the fixed permutation that chooses the validation examples
+#: (see the module docstring). Part of the data contract: changing it changes
+#: every validation split.
+VALIDATION_SEED = 0x5EED_0FF5
+
+
+def split_indices(num_train: int, validation_fraction: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """The train split divided into training and validation examples.
+
+  Args:
+    num_train: ``N``, the size of the official train split.
+    validation_fraction: ``f`` in ``[0, 1)``; ``V = round(f * N)`` examples
+      are held out (a positive ``f`` must hold out at least one).
+
+  Returns:
+    ``(train_idx, val_idx)``: sorted int64 ``[N - V]`` and ``[V]`` positions
+    in the train split, disjoint, together ``0 .. N - 1``. ``val_idx`` is
+    the sorted first ``V`` entries of
+    ``np.random.default_rng(VALIDATION_SEED).permutation(N)``: it depends
+    on ``N`` and ``f`` only (not on any seed or process count), and grows
+    monotonically with ``f``. With ``f = 0``: ``(arange(N), [])``.
+  """
+  _check_positive("num_train", num_train)
+  v = _num_validation(int(num_train), validation_fraction, "the split")
+  if v == 0:
+    return np.arange(num_train, dtype=np.int64), np.zeros((0,), np.int64)
+  order = np.random.default_rng(VALIDATION_SEED).permutation(int(num_train))
+  val_idx = np.sort(order[:v]).astype(np.int64)
+  train_idx = np.sort(order[v:]).astype(np.int64)
+  return train_idx, val_idx
+
+
+def split_sizes(name: str, validation_fraction: float = 0.0
+                ) -> dict[str, int]:
+  """Split sizes ``{"train": N - V, "validation": V, "test": num_test}``.
+
+  ``V = round(validation_fraction * num_train)`` (see :func:`split_indices`);
+  ``"train"`` counts the examples trained on. Needs no data: the sizes are
+  those of the official splits in :func:`dataset_info`.
+  """
+  info = dataset_info(name)
+  v = _num_validation(info.num_train, validation_fraction, info.name)
+  return {"train": info.num_train - v, "validation": v,
+          "test": info.num_test}
+
+
 def _steps(num_examples: int, batch_size: int, process_count: int,
-           name: str) -> int:
+           name: str, num_validation: int = 0,
+           validation_fraction: float = 0.0) -> int:
+  """Steps per epoch over ``num_examples`` training examples (see module doc).
+
+  ``num_validation`` examples of the train split were held out for
+  validation with ``validation_fraction`` (both only named in the error).
+  """
   _check_positive("batch_size", batch_size)
   _check_positive("process_count", process_count)
   steps = num_examples // (batch_size * process_count)
   if steps == 0:
+    if num_validation:
+      raise ValueError(
+          f"batch_size {batch_size} x process_count {process_count} exceeds "
+          f"the {num_examples} training examples of {name} left after "
+          f"holding out {num_validation} of its {num_examples + num_validation}"
+          f" train examples for validation (validation_fraction="
+          f"{validation_fraction!r}): lower validation_fraction or the batch "
+          "size.")
     raise ValueError(
         f"batch_size {batch_size} x process_count {process_count} exceeds the "
         f"{num_examples} training examples of {name}.")
   return steps
 
 
-def steps_per_epoch(name: str, batch_size: int, process_count: int = 1) -> int:
-  """Training steps per epoch: ``num_train // (batch_size * process_count)``.
+def steps_per_epoch(name: str, batch_size: int, process_count: int = 1,
+                    validation_fraction: float = 0.0) -> int:
+  """Training steps per epoch: ``M // (batch_size * process_count)``.
 
-  ``batch_size`` is the per-process batch size. Uses the official split size
-  of :func:`dataset_info`.
+  ``batch_size`` is the per-process batch size; ``M`` is the number of
+  training examples, the official train split size of :func:`dataset_info`
+  less the ``round(validation_fraction * num_train)`` held out for
+  validation (:func:`split_sizes`).
   """
   info = dataset_info(name)
-  return _steps(info.num_train, batch_size, process_count, info.name)
+  sizes = split_sizes(name, validation_fraction)
+  return _steps(sizes["train"], batch_size, process_count, info.name,
+                sizes["validation"], validation_fraction)
+
+
+def _check_split(split: str, validation_fraction) -> None:
+  """Checks an eval ``split`` and the ``validation_fraction`` it needs."""
+  fraction = _check_fraction(validation_fraction)
+  if split not in _EVAL_SPLITS:
+    raise ValueError(f"split must be one of {_EVAL_SPLITS}, got {split!r}.")
+  if split == "validation" and fraction == 0:
+    raise ValueError(
+        f"split='validation' needs validation_fraction > 0, got "
+        f"{validation_fraction!r}: there is no validation split. Pass the "
+        "validation_fraction given to train_batches (e.g. 0.1), or use "
+        "split='test'.")
 
 
 def num_eval_batches(name: str, batch_size: int, split: str = "test",
-                     process_count: int = 1) -> int:
-  """Batches of one :func:`eval_batches` pass: ``ceil(N / (B * P))``."""
-  info = dataset_info(name)
+                     process_count: int = 1,
+                     validation_fraction: float = 0.0) -> int:
+  """Batches of one :func:`eval_batches` pass: ``ceil(n / (B * P))``.
+
+  ``n`` is the size of ``split`` in :func:`split_sizes` (``"train"``: the
+  training examples left after holding out the validation examples).
+  """
   _check_positive("batch_size", batch_size)
   _check_positive("process_count", process_count)
-  if split not in _SPLITS:
-    raise ValueError(f"split must be one of {_SPLITS}, got {split!r}.")
-  n = {"train": info.num_train, "test": info.num_test}[split]
+  _check_split(split, validation_fraction)
+  n = split_sizes(name, validation_fraction)[split]
   return math.ceil(n / (batch_size * process_count))
 
 
@@ -349,18 +480,32 @@ def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
 
 def train_batch_indices(num_examples: int, *, batch_size: int, seed: int,
                         step: int, process_index: int = 0,
-                        process_count: int = 1) -> np.ndarray:
+                        process_count: int = 1,
+                        validation_fraction: float = 0.0) -> np.ndarray:
   """Example indices of this process's batch at training step ``step``.
+
+  Args:
+    num_examples: ``N``, the size of the whole train split (validation
+      examples included).
+    batch_size: per-process batch size ``B``.
+    seed: data seed.
+    step: global training step.
+    process_index: this process's index ``p``.
+    process_count: number of processes ``P``.
+    validation_fraction: fraction of the train split held out (see
+      :func:`split_indices`); its examples are never returned.
 
   Returns:
     int64 ``[batch_size]``: positions in the train split (see module doc).
   """
   _check_process(process_index, process_count)
-  steps = _steps(num_examples, batch_size, process_count, "the split")
+  train_idx, val_idx = split_indices(num_examples, validation_fraction)
+  steps = _steps(len(train_idx), batch_size, process_count, "the split",
+                 len(val_idx), validation_fraction)
   epoch, b = divmod(step, steps)
   start = b * batch_size * process_count + process_index * batch_size
-  return epoch_permutation(num_examples, seed, epoch)[
-      start:start + batch_size]
+  return train_idx[epoch_permutation(len(train_idx), seed, epoch)[
+      start:start + batch_size]]
 
 
 def normalize(images: np.ndarray, info: DatasetInfo) -> np.ndarray:
@@ -384,14 +529,16 @@ def normalize(images: np.ndarray, info: DatasetInfo) -> np.ndarray:
 class _TrainBatch:
   """Global training step -> this process's batch (a grain map function)."""
 
-  def __init__(self, source: _Source, info: DatasetInfo, *, num_examples,
-               batch_size, seed, process_index, process_count, padding,
-               flip, roll=0):
-    self.source, self.info = source, info
-    self.n, self.b, self.seed = num_examples, batch_size, seed
+  def __init__(self, source: _Source, info: DatasetInfo, *, indices,
+               num_validation, validation_fraction, batch_size, seed,
+               process_index, process_count, padding, flip, roll=0):
+    # indices: int64 [M], the training examples R (positions in the split).
+    self.source, self.info, self.indices = source, info, indices
+    self.n, self.b, self.seed = len(indices), batch_size, seed
     self.pi, self.pc = process_index, process_count
     self.padding, self.flip, self.roll = padding, flip, roll
-    self.steps = _steps(num_examples, batch_size, process_count, info.name)
+    self.steps = _steps(self.n, batch_size, process_count, info.name,
+                        num_validation, validation_fraction)
     self._perms: dict[int, np.ndarray] = {}
 
   def __getstate__(self):
@@ -410,7 +557,7 @@ class _TrainBatch:
   def __call__(self, step: int) -> dict[str, np.ndarray]:
     epoch, b = divmod(int(step), self.steps)
     start = (b * self.pc + self.pi) * self.b
-    idx = self._perm(epoch)[start:start + self.b]
+    idx = self.indices[self._perm(epoch)[start:start + self.b]]
     images, labels = self.source.read(idx, self.info.example_shape)
     images = augment_lib.augment(
         images, seed=self.seed, epoch=epoch, indices=idx,
@@ -421,15 +568,16 @@ class _TrainBatch:
 class _EvalBatch:
   """Eval batch number -> this process's padded batch (a grain map function)."""
 
-  def __init__(self, source: _Source, info: DatasetInfo, *, num_examples,
+  def __init__(self, source: _Source, info: DatasetInfo, *, indices,
                batch_size, process_index, process_count):
-    self.source, self.info = source, info
-    self.n, self.b = num_examples, batch_size
+    # indices: int64 [n], the examples of the pass (positions in the source).
+    self.source, self.info, self.indices = source, info, indices
+    self.b = batch_size
     self.pi, self.pc = process_index, process_count
 
   def __call__(self, batch: int) -> dict[str, np.ndarray]:
     start = (int(batch) * self.pc + self.pi) * self.b
-    idx = np.arange(start, min(start + self.b, self.n))
+    idx = self.indices[start:start + self.b]
     images, labels = self.source.read(idx, self.info.example_shape)
     k = len(idx)
     x = np.zeros((self.b, *self.info.example_shape), np.float32)
@@ -463,8 +611,7 @@ def _iterate(dataset: grain.MapDataset, worker_count: int,
 
 def _open(name: str, split: str, data_dir, manual_dir
           ) -> tuple[DatasetInfo, _Source, int]:
-  if split not in _SPLITS:
-    raise ValueError(f"split must be one of {_SPLITS}, got {split!r}.")
+  """``(info, source, size)`` of the stored split ``"train"`` or ``"test"``."""
   key = _canonical(name)
   root = common.resolve_data_dir(data_dir)
   n = len(data_sources(key, data_dir=root, manual_dir=manual_dir)[split])
@@ -478,8 +625,9 @@ def train_batches(name: str, *, batch_size: int, seed: int,
                   augment: bool = True, process_index: int = 0,
                   process_count: int = 1, crop_padding: int | None = None,
                   flip: bool | None = None, roll: int | None = None,
-                  worker_count: int = 0,
-                  prefetch: int = 2) -> Iterator[dict[str, np.ndarray]]:
+                  worker_count: int = 0, prefetch: int = 2,
+                  validation_fraction: float = 0.0
+                  ) -> Iterator[dict[str, np.ndarray]]:
   """Infinite iterator over training batches, resumable at any step.
 
   Args:
@@ -503,6 +651,10 @@ def train_batches(name: str, *, batch_size: int, seed: int,
     roll: overrides the dataset's maximal roll when ``augment``.
     worker_count: grain worker processes (0: read in this process).
     prefetch: batches prepared ahead by a background thread (or per worker).
+    validation_fraction: fraction in ``[0, 1)`` of the train split held out
+      for validation and never trained on (:func:`split_indices`; the same
+      examples whatever ``seed`` and ``process_count``). 0: train on the
+      whole split, exactly as without the argument.
 
   Yields:
     ``{"input": float32 [B, H, W, C] (normalised), "label": int32 [B]}``;
@@ -511,13 +663,17 @@ def train_batches(name: str, *, batch_size: int, seed: int,
 
   Raises:
     DataNotFoundError: the dataset is not built and its sources are missing.
+    ValueError: a bad argument, e.g. ``validation_fraction`` outside ``[0,
+      1)`` or leaving fewer training examples than one global batch.
   """
   _check_process(process_index, process_count)
   if not isinstance(seed, (int, np.integer)) or seed < 0:
     raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
   if start_step < 0:
     raise ValueError(f"start_step must be >= 0, got {start_step}.")
+  _check_fraction(validation_fraction)
   info, source, n = _open(name, "train", data_dir, manual_dir)
+  train_idx, val_idx = split_indices(n, validation_fraction)
   padding = info.crop_padding if crop_padding is None else int(crop_padding)
   do_flip = info.flip if flip is None else bool(flip)
   max_roll = info.roll if roll is None else int(roll)
@@ -526,10 +682,12 @@ def train_batches(name: str, *, batch_size: int, seed: int,
                      f"{max_roll}.")
   if not augment:
     padding, do_flip, max_roll = 0, False, 0
-  fn = _TrainBatch(source, info, num_examples=n, batch_size=batch_size,
-                   seed=seed, process_index=process_index,
-                   process_count=process_count, padding=padding,
-                   flip=do_flip, roll=max_roll)
+  fn = _TrainBatch(source, info, indices=train_idx,
+                   num_validation=len(val_idx),
+                   validation_fraction=validation_fraction,
+                   batch_size=batch_size, seed=seed,
+                   process_index=process_index, process_count=process_count,
+                   padding=padding, flip=do_flip, roll=max_roll)
   dataset = grain.MapDataset.range(int(start_step), sys.maxsize).map(fn)
   return _iterate(dataset, worker_count, prefetch)
 
@@ -538,15 +696,26 @@ def eval_batches(name: str, *, batch_size: int, split: str = "test",
                  data_dir: str | os.PathLike | None = None,
                  manual_dir: str | os.PathLike | None = None,
                  process_index: int = 0, process_count: int = 1,
-                 worker_count: int = 0, prefetch: int = 2
+                 worker_count: int = 0, prefetch: int = 2,
+                 validation_fraction: float = 0.0
                  ) -> Iterator[dict[str, np.ndarray]]:
   """One deterministic pass over ``split``, in fixed-shape padded batches.
 
+  The splits: ``"test"`` (the official test split; ``validation_fraction``
+  is only checked), ``"validation"`` (the ``round(validation_fraction *
+  num_train)`` examples held out of the official train split, see
+  :func:`split_indices`; needs ``validation_fraction > 0``) and ``"train"``
+  (the train-split examples trained on: all of them when
+  ``validation_fraction`` is 0). Pass the ``validation_fraction`` given to
+  :func:`train_batches`. Validation and train examples are read from the
+  stored train split, without augmentation.
+
   Global eval batch ``b`` holds examples ``[b * G, (b + 1) * G)`` of the
-  split in stored order (``G = batch_size * process_count``); process ``p``
-  takes rows ``[p * B, (p + 1) * B)`` of it. Every process yields the same
-  number of batches, :func:`num_eval_batches`, and over all processes every
-  example appears exactly once with mask 1.
+  split in stored order, i.e. by increasing position in the stored TFDS
+  split (``G = batch_size * process_count``); process ``p`` takes rows
+  ``[p * B, (p + 1) * B)`` of it. Every process yields the same number of
+  batches, :func:`num_eval_batches`, and over all processes every example
+  appears exactly once with mask 1.
 
   Yields:
     ``{"input": float32 [B, H, W, C], "label": int32 [B], "mask": float32
@@ -558,9 +727,15 @@ def eval_batches(name: str, *, batch_size: int, split: str = "test",
   """
   _check_process(process_index, process_count)
   _check_positive("batch_size", batch_size)
-  info, source, n = _open(name, split, data_dir, manual_dir)
-  fn = _EvalBatch(source, info, num_examples=n, batch_size=batch_size,
+  _check_split(split, validation_fraction)
+  stored = "test" if split == "test" else "train"
+  info, source, n = _open(name, stored, data_dir, manual_dir)
+  if split == "test":
+    indices = np.arange(n, dtype=np.int64)
+  else:
+    indices = split_indices(n, validation_fraction)[split == "validation"]
+  fn = _EvalBatch(source, info, indices=indices, batch_size=batch_size,
                   process_index=process_index, process_count=process_count)
-  count = math.ceil(n / (batch_size * process_count))
+  count = math.ceil(len(indices) / (batch_size * process_count))
   return _iterate(grain.MapDataset.range(count).map(fn), worker_count,
                   prefetch)

@@ -56,20 +56,28 @@ here; an explicit value is honoured by every algorithm that reads it.
 
 =========  ==================================================================
 pq_dst     Shen et al. (ICLR 2025). Init ``erk`` at ``init_density``.
-           Every ``rewire_every`` steps: per unit (``scope``),
+           Every ``rewire_every`` steps (not in an iteration's last
+           ``rewire_every`` steps): per unit (``scope``),
            ``k = floor(c*d)`` (``rounding``) with ``c`` from ``ratio``
            (``pq``); prune the ``k`` smallest ``|w|``, grow ``k`` by
            ``grow`` (``momentum``), no regrowth in the same step. At each
            iteration boundary, if ``net_prune`` (True): remove ``floor(c*d)``
            more, no growth. Knobs: ``pq_weights``, ``protect_grown``,
-           ``rounding``, ``p, q, alpha_r, gamma, beta``.
+           ``rounding``, ``bound_rounding``, ``p, q, alpha_r, gamma, beta``.
 esl        ESL-SNN: as pq_dst with ``ratio="constant"``
-           (``constant_ratio``), ``net_prune=False``: constant density.
+           (``constant_ratio`` 0.15), ``net_prune=False``: constant density.
            Growth ``momentum`` (our choice; set ``grow`` to change it).
-set        SET: ``ratio="cosine"`` (``cosine_ratio`` decayed to 0 at
-           ``rewire_end``), ``grow="random"``, ``net_prune=False``.
+set        SET as RigL's paper and code run it: ``ratio="cosine"``
+           (``cosine_ratio`` decayed to 0 at ``rewire_end``),
+           ``grow="random"``, grown weights start at 0, ``net_prune=False``.
+set_mocanu SET with Mocanu et al.'s (2018) original schedule: a constant
+           drop fraction (``ratio="constant"``, ``constant_ratio`` 0.3) at
+           every event; otherwise as ``set`` (grown weights start at 0).
 rigl       RigL: ``ratio="cosine"``, ``grow="gradient"``,
-           ``allow_regrow=True``, ``net_prune=False``; needs grads.
+           ``allow_regrow=True``, ``net_prune=False``; needs grads. A
+           synapse dropped and regrown in the same event keeps its weight
+           and optimizer moments and is not counted as grown or pruned
+           (RigL's ``reinit_when_same=False``).
 static     Fixed ``init`` mask at ``init_density``; no events.
 gmp        Gradual magnitude pruning (Zhu & Gupta 2017) from dense to
            ``target_density``: at every ``rewire_every`` steps in
@@ -80,10 +88,27 @@ sap        Diao et al.'s iterative PQ pruning: at each iteration boundary
            prune ``floor(c*d)`` per unit, then rewind the surviving weights
            (and all other params; not BatchNorm statistics) to their values
            at ``init`` and, if ``sap_reset_optimizer``, re-initialise the
-           optimizer (which also restarts a schedule kept in its state).
-           Init ``dense``.
+           optimizer. Its learning-rate schedule restarts each iteration
+           (``restarts_schedule``; the trainer's
+           ``optimizer.restart_each_iteration`` default), as Diao's code
+           re-creates it per iteration. Init ``dense``.
 dense      No masks; events only report.
 =========  ==================================================================
+
+**When in-iteration events fire.** ``create(..., steps_per_iteration=S)``
+tells an algorithm the length of the two-stage loop's iterations. An
+in-iteration event (``pq_dst``, ``esl``, ``set``, ``rigl``, ``gmp``) then
+fires after step ``s`` when ``s`` is a multiple of ``rewire_every``, lies in
+``(rewire_start, rewire_end]``, and at least ``rewire_every`` steps of its
+iteration remain (``(-s) % S >= rewire_every``). So the network that is
+evaluated and net-pruned at an iteration's end has trained for at least
+``rewire_every`` steps since its last rewiring: synapses grown at 0 have
+had time to grow, and the net prune and the evaluation see a recovered
+network. With ``rewire_every`` = one epoch and 5 epochs per iteration,
+events fire after epochs 1-4 of each iteration, never after epoch 5.
+``rewire_every >= S`` would leave no event at all and is refused; ``gmp``'s
+final event is moved back to the last allowed step before ``rewire_end``.
+Without ``steps_per_iteration`` there are no iterations and no quiet steps.
 
 ``pq_dst`` knobs (defaults: the paper's literal reading):
 
@@ -94,6 +119,16 @@ dense      No masks; events only report.
   from its net prune; the count is then ``floor(c * d_eligible)`` over the
   unprotected active synapses.
 * ``rounding="floor"`` or ``"stochastic"`` (see :func:`pq.rewire_count`).
+* ``bound_rounding="exact"`` uses the real-valued retained bound ``r``;
+  ``"ceil"`` rounds it up to ``ceil(r)`` first, as Diao et al.'s code does
+  (``c = gamma * (1 - ceil(r)/d)``; see :func:`pq.ratio_from_index`).
+
+The ``iteration_end`` report of a net prune also holds ``grown_survival``
+(per layer, and in ``total``): of the synapses grown during the iteration
+and still active at its end, the fraction that survives the net prune
+(``None``/NaN where none were grown), with the counts
+``total/grown_alive`` and ``total/grown_kept``. It says whether regrowth
+ever becomes a lasting connection.
 
 In-iteration rewiring of every constant-density algorithm (``pq_dst``,
 ``esl``, ``set``, ``rigl``): a unit with fewer inactive synapses than it
@@ -129,10 +164,12 @@ from snn_sparse.sparsity import rewire as rewire_lib
 PyTree = Any
 Report = dict[str, Any]
 
-ALGORITHMS = ("pq_dst", "esl", "set", "rigl", "static", "gmp", "sap", "dense")
+ALGORITHMS = ("pq_dst", "esl", "set", "set_mocanu", "rigl", "static", "gmp",
+              "sap", "dense")
 RATIO_MODES = ("pq", "constant", "cosine")
 PQ_WEIGHTS = ("active", "mature")
 SHORTFALL_MODES = ("limit", "shrink")
+BOUND_ROUNDINGS = ("exact", "ceil")
 
 
 # ---------------------------------------------------------------------------
@@ -169,18 +206,22 @@ def default_sparsity_config() -> ml_collections.ConfigDict:
   c.gamma = 1.0
   c.beta = 0.9
   c.ratio = _optional(str)        # pq | constant | cosine
-  c.constant_ratio = 0.15         # ratio="constant" (~ PQ's c for Gaussians)
+  c.constant_ratio = _optional(float)  # ratio="constant": esl 0.15 (~ PQ's c
+                                  # for Gaussians), set_mocanu 0.3
   c.cosine_ratio = 0.3            # ratio="cosine": c at rewire_start
   c.rounding = "floor"            # floor | stochastic
+  c.bound_rounding = "exact"      # exact | ceil (Diao et al.'s ceil(r))
   # Growth.
   c.grow = _optional(str)         # momentum | gradient | random
   c.allow_regrow = _optional(bool)  # may a pruned synapse regrow at once?
   c.adam_eps = 1e-8               # eps in mu / (sqrt(nu) + eps)
-  c.random_tiebreak = False       # random (not index) order for score ties
+  c.random_tiebreak = True        # random (not index) order for growth ties
   c.shortfall = "limit"           # limit | shrink: a unit with too few
                                   # inactive synapses to regrow k (see top)
   # When events happen (in optimizer steps).
-  c.rewire_every = 100            # in-iteration event period; 0 = never
+  c.rewire_every = 100            # in-iteration event period; 0 = never.
+                                  # No event in the last rewire_every steps
+                                  # of an iteration (see top).
   c.rewire_start = 0              # no events at steps <= rewire_start
   c.rewire_end = 0                # no events after it; 0 = none, or (when
                                   # an end is needed) fraction * total_steps
@@ -202,6 +243,8 @@ _PRESETS = {
                 allow_regrow=False, net_prune=False),
     "set": dict(init="erk", ratio="cosine", grow="random",
                 allow_regrow=False, net_prune=False),
+    "set_mocanu": dict(init="erk", ratio="constant", constant_ratio=0.3,
+                       grow="random", allow_regrow=False, net_prune=False),
     "rigl": dict(init="erk", ratio="cosine", grow="gradient",
                  allow_regrow=True, net_prune=False),
     "static": dict(init="erk", ratio="pq", grow="momentum",
@@ -213,6 +256,8 @@ _PRESETS = {
     "dense": dict(init="dense", ratio="pq", grow="momentum",
                   allow_regrow=False, net_prune=False),
 }
+# Fields whose default is shared by every algorithm that does not set it.
+_COMMON_DEFAULTS = dict(constant_ratio=0.15)
 
 _CHOICES = {
     "algorithm": ALGORITHMS,
@@ -223,6 +268,7 @@ _CHOICES = {
     "grow": rewire_lib.GROW_METHODS,
     "pq_weights": PQ_WEIGHTS,
     "shortfall": SHORTFALL_MODES,
+    "bound_rounding": BOUND_ROUNDINGS,
 }
 _BOOLS = ("dense_first", "dense_last", "allow_regrow", "random_tiebreak",
           "net_prune", "protect_grown", "sap_reset_optimizer")
@@ -246,7 +292,8 @@ def _number(cfg, field, lo=None, hi=None, lo_open=False, hi_open=False):
           f"{hi if hi is not None else 'inf'}{rb}, got {v!r}.")
 
 
-def resolve_config(config, *, total_steps: int | None = None
+def resolve_config(config, *, total_steps: int | None = None,
+                   steps_per_iteration: int | None = None
                    ) -> ml_collections.FrozenConfigDict:
   """Validates a ``sparsity`` config and fills in the algorithm's defaults.
 
@@ -256,6 +303,11 @@ def resolve_config(config, *, total_steps: int | None = None
     total_steps: total optimizer steps of the run; used to derive
       ``rewire_end = round(rewire_end_fraction * total_steps)`` when an
       algorithm needs an end (cosine ratio, ``gmp``) and ``rewire_end`` is 0.
+    steps_per_iteration: optimizer steps per iteration of the two-stage
+      loop, if there is one; used to check that in-iteration events can fire
+      (``rewire_every`` < ``steps_per_iteration``) and to move ``gmp``'s
+      derived final event out of an iteration's quiet steps (see the module
+      docstring).
 
   Raises:
     ValueError: naming the field, for an unknown field, an unknown choice
@@ -279,7 +331,7 @@ def resolve_config(config, *, total_steps: int | None = None
   algo = cfg["algorithm"]
   if algo not in ALGORITHMS:
     _fail("algorithm", f"must be one of {list(ALGORITHMS)}, got {algo!r}.")
-  for field, value in _PRESETS[algo].items():
+  for field, value in {**_COMMON_DEFAULTS, **_PRESETS[algo]}.items():
     if cfg[field] is None:
       cfg[field] = value
   for field, choices in _CHOICES.items():
@@ -321,6 +373,23 @@ def resolve_config(config, *, total_steps: int | None = None
           f"got {cfg['rewire_end']}.")
   if algo == "gmp" and cfg["rewire_every"] == 0:
     _fail("rewire_every", "gmp prunes every rewire_every steps; must be > 0.")
+  every = cfg["rewire_every"]
+  if steps_per_iteration and every and algo in _IN_ITERATION:
+    if every >= steps_per_iteration:
+      _fail("rewire_every",
+            f"{every} >= the {steps_per_iteration} steps of an iteration: no "
+            "in-iteration event could fire, since none fires in the last "
+            "rewire_every steps of an iteration. Set it below "
+            f"{steps_per_iteration}, or to 0 for no in-iteration events.")
+    if algo == "gmp":
+      quiet = every - (-cfg["rewire_end"]) % steps_per_iteration
+      if quiet > 0:
+        if "rewire_end" in given and given["rewire_end"]:
+          _fail("rewire_end",
+                f"{cfg['rewire_end']} lies in the last rewire_every = {every} "
+                "steps of an iteration, where no event fires; set it to "
+                f"{cfg['rewire_end'] - quiet} or earlier.")
+        cfg["rewire_end"] -= quiet
   return ml_collections.FrozenConfigDict(cfg)
 
 
@@ -374,11 +443,17 @@ def _report(layout_masks, masks, *, pq_index, ratio, num_pruned,
 
 
 def flatten_report(report: Report) -> dict[str, float]:
-  """Host-side: ``{"pq_index/Conv_0/kernel": 0.15, "total/density": ...}``."""
+  """Host-side: ``{"pq_index/Conv_0/kernel": 0.15, "total/density": ...}``.
+
+  NaN (an undefined value, such as the survival of no grown synapses)
+  becomes ``None``, so the log stays valid JSON.
+  """
   out = {}
   for group, values in report.items():
     for name, v in values.items():
       v = np.asarray(jax.device_get(v))
+      if v.dtype.kind == "f":
+        v = np.where(np.isnan(v), None, v).astype(object)
       out[f"{group}/{name}"] = v.item() if v.size == 1 else v.tolist()
   return out
 
@@ -397,6 +472,9 @@ class SparsityAlgorithm:
     needs_grads: whether ``rewire`` needs the dense gradients.
     has_rewire_event: whether ``is_rewire_step`` can ever be True.
     has_boundary_event: whether ``end_iteration`` changes the state.
+    restarts_schedule: whether the learning-rate schedule should restart at
+      each iteration (the default of ``optimizer.restart_each_iteration``).
+    steps_per_iteration: the iteration length given to :func:`create`.
     rewire_fn, end_iteration_fn: the un-jitted pure functions behind
       ``rewire`` and ``end_iteration``.
   """
@@ -404,6 +482,8 @@ class SparsityAlgorithm:
   name = "base"
   has_rewire_event = False
   has_boundary_event = False
+  restarts_schedule = False
+  steps_per_iteration = None
 
   def __init__(self, config: ml_collections.FrozenConfigDict):
     self.config = config
@@ -453,7 +533,18 @@ class SparsityAlgorithm:
       return False
     if c.rewire_end and step > c.rewire_end:
       return False
+    if self.in_quiet_steps(step):
+      return False
     return step % c.rewire_every == 0
+
+  def in_quiet_steps(self, step: int) -> bool:
+    """Whether ``step`` is among the last ``rewire_every`` of its iteration.
+
+    No in-iteration event fires there (see the module docstring); always
+    False without ``steps_per_iteration``.
+    """
+    spi = self.steps_per_iteration
+    return bool(spi) and (-int(step)) % spi < self.config.rewire_every
 
   def validate(self, state) -> None:
     """Host-side checks on a freshly built ``TrainState``; raises ValueError."""
@@ -580,13 +671,14 @@ class DynamicSparse(SparsityAlgorithm):
       rewire_lib.optimizer_momentum(state.opt_state, state.params,
                                     eps=self.config.adam_eps)
 
-  def _ratio_rows(self, state, layout, index):
-    """Per-unit ratio ``c`` ``{name: (U,)}`` for the configured ratio mode."""
+  def _ratio_rows(self, state, layout, index, d):
+    """Per-unit ratio ``c`` ``{name: (U,)}`` for the configured ratio mode.
+
+    ``d``: the active counts ``{name: (U,)}`` the count will be taken of.
+    """
     c = self.config
     if c.ratio == "pq":
-      return {n: pq_lib.ratio_from_index(index[n], p=c.p, q=c.q,
-                                         alpha_r=c.alpha_r, gamma=c.gamma,
-                                         beta=c.beta) for n in layout.names}
+      return _pq_ratio_rows(c, layout, index, d)
     if c.ratio == "constant":
       value = jnp.asarray(c.constant_ratio, jnp.float32)
     else:
@@ -616,8 +708,8 @@ class DynamicSparse(SparsityAlgorithm):
     pq_m = ({n: m[n] & ~g[n] for n in layout.names}
             if c.pq_weights == "mature" else m)
     index = self._pq_rows(layout, w, pq_m)
-    ratio = self._ratio_rows(state, layout, index)
     d = {n: jnp.sum(m[n], axis=1, dtype=jnp.int32) for n in layout.names}
+    ratio = self._ratio_rows(state, layout, index, d)
     k = self._counts(layout, ratio, d, k_count)
     scores = layout.rows(rewire_lib.growth_scores(
         c.grow, state.params, masks, opt_state=state.opt_state, grads=grads,
@@ -663,9 +755,9 @@ class DynamicSparse(SparsityAlgorithm):
     pq_m = mature if c.pq_weights == "mature" else m
     eligible = mature if c.protect_grown else m
     index = self._pq_rows(layout, w, pq_m)
-    ratio = self._ratio_rows(state, layout, index)
     d = {n: jnp.sum(eligible[n], axis=1, dtype=jnp.int32)
          for n in layout.names}
+    ratio = self._ratio_rows(state, layout, index, d)
     k = self._counts(layout, ratio, d, k_count)
     pruned = {n: rewire_lib.prune_rows(w[n], eligible[n], k[n])
               for n in layout.names}
@@ -673,6 +765,7 @@ class DynamicSparse(SparsityAlgorithm):
     grown = {n: jnp.zeros_like(m[n]) for n in layout.names}
     result = rewire_lib.make_result(layout, new, pruned, grown,
                                     regrow=False)
+    grown_before = state.sparsity_state["grown"]
     state = rewire_lib.apply_rewiring(state, result)
     state = self._next_iteration(state, grown=_zeros_like_masks(result.masks))
     report = _report(masks, result.masks,
@@ -680,7 +773,48 @@ class DynamicSparse(SparsityAlgorithm):
                      ratio=self._layer_means(layout, ratio),
                      num_pruned=result.num_pruned,
                      num_grown=result.num_grown, shortfall=result.shortfall)
+    survival = grown_survival(layout, grown_before, masks, result.masks)
+    report["grown_survival"] = survival.pop("per_layer")
+    report["total"].update(survival)
     return state, report
+
+
+def _pq_ratio_rows(c, layout, index, d):
+  """PQ ratio ``c`` per unit ``{name: (U,)}`` from the index and counts."""
+  return {n: pq_lib.ratio_from_index(
+      index[n], p=c.p, q=c.q, alpha_r=c.alpha_r, gamma=c.gamma, beta=c.beta,
+      d=d[n], bound_rounding=c.bound_rounding) for n in layout.names}
+
+
+def grown_survival(layout, grown, masks_before, masks_after) -> Report:
+  """How many synapses grown since the last boundary survive a net prune.
+
+  Args:
+    layout: the :class:`pq.UnitLayout` of the masks.
+    grown: bool mask-structured tree, synapses grown since the last
+      iteration boundary (``algo_state["grown"]``).
+    masks_before, masks_after: the masks around the net prune.
+
+  Returns:
+    ``{"per_layer": {path: f32}, "grown_alive": i32, "grown_kept": i32,
+    "grown_survival": f32}``: per layer and in total, the fraction of the
+    grown synapses active before the prune that are still active after it
+    (NaN where there were none), and the total counts.
+  """
+  g, before, after = (layout.kernels(t) for t in (grown, masks_before,
+                                                  masks_after))
+  alive = {p: jnp.sum(g[p] & before[p], dtype=jnp.int32) for p in g}
+  kept = {p: jnp.sum(g[p] & after[p], dtype=jnp.int32) for p in g}
+
+  def fraction(k, a):
+    return jnp.where(a > 0, k / jnp.maximum(a, 1), jnp.nan).astype(
+        jnp.float32)
+
+  zero = jnp.zeros((), jnp.int32)
+  tot_alive, tot_kept = sum(alive.values(), zero), sum(kept.values(), zero)
+  return {"per_layer": {p: fraction(kept[p], alive[p]) for p in g},
+          "grown_alive": tot_alive, "grown_kept": tot_kept,
+          "grown_survival": fraction(tot_kept, tot_alive)}
 
 
 def cosine_ratio(step, initial: float, start: int, end: int) -> jax.Array:
@@ -791,6 +925,7 @@ class SAP(SparsityAlgorithm):
 
   name = "sap"
   has_boundary_event = True
+  restarts_schedule = True
 
   def _init_state(self, params, masks):
     # A copy: no buffer may be shared with ``state.params`` (the trainer may
@@ -807,11 +942,9 @@ class SAP(SparsityAlgorithm):
     w = layout.rows(state.params)
     m = layout.rows(masks)
     index = self._pq_rows(layout, w, m)
-    ratio = {n: pq_lib.ratio_from_index(index[n], p=c.p, q=c.q,
-                                        alpha_r=c.alpha_r, gamma=c.gamma,
-                                        beta=c.beta) for n in layout.names}
     rng, k_count = jax.random.split(state.rng)
     d = {n: jnp.sum(m[n], axis=1, dtype=jnp.int32) for n in layout.names}
+    ratio = _pq_ratio_rows(c, layout, index, d)
     k = {n: pq_lib.rewire_count(ratio[n], d[n], rounding=c.rounding,
                                 key=jax.random.fold_in(k_count, i))
          for i, n in enumerate(layout.names)}
@@ -840,13 +973,15 @@ class SAP(SparsityAlgorithm):
 # Registry.
 # ---------------------------------------------------------------------------
 
-_DST = ("pq_dst", "esl", "set", "rigl")
+_DST = ("pq_dst", "esl", "set", "set_mocanu", "rigl")
+_IN_ITERATION = _DST + ("gmp",)
 
 _REGISTRY: dict[str, Callable[[ml_collections.FrozenConfigDict],
                               SparsityAlgorithm]] = {
     "pq_dst": lambda c: DynamicSparse(c, "pq_dst"),
     "esl": lambda c: DynamicSparse(c, "esl"),
     "set": lambda c: DynamicSparse(c, "set"),
+    "set_mocanu": lambda c: DynamicSparse(c, "set_mocanu"),
     "rigl": lambda c: DynamicSparse(c, "rigl"),
     "static": Static,
     "gmp": GMP,
@@ -855,7 +990,8 @@ _REGISTRY: dict[str, Callable[[ml_collections.FrozenConfigDict],
 }
 
 
-def create(config, *, total_steps: int | None = None) -> SparsityAlgorithm:
+def create(config, *, total_steps: int | None = None,
+           steps_per_iteration: int | None = None) -> SparsityAlgorithm:
   """Builds the algorithm named by ``config.algorithm``.
 
   Args:
@@ -863,9 +999,15 @@ def create(config, *, total_steps: int | None = None) -> SparsityAlgorithm:
       :func:`default_sparsity_config`.
     total_steps: total optimizer steps of the run (see
       :func:`resolve_config`).
+    steps_per_iteration: optimizer steps per iteration of the two-stage
+      loop; no in-iteration event fires in the last ``rewire_every`` steps of
+      an iteration (see the module docstring). ``None``: no iterations.
 
   Raises:
     ValueError: for an unknown algorithm or a bad field (naming it).
   """
-  resolved = resolve_config(config, total_steps=total_steps)
-  return _REGISTRY[resolved.algorithm](resolved)
+  resolved = resolve_config(config, total_steps=total_steps,
+                            steps_per_iteration=steps_per_iteration)
+  algo = _REGISTRY[resolved.algorithm](resolved)
+  algo.steps_per_iteration = steps_per_iteration
+  return algo

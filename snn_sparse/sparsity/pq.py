@@ -54,6 +54,9 @@ PyTree = Any
 
 SCOPES = ("layer", "neuron", "global")
 ROUNDINGS = ("floor", "stochastic")
+BOUND_ROUNDINGS = ("exact", "ceil")
+#: Relative float tolerance of the rounding in :func:`rewire_count`.
+_COUNT_SLACK = 1e-6
 #: Name of the single unit block in ``"global"`` scope.
 GLOBAL = "global"
 
@@ -185,10 +188,28 @@ def bound_from_index(index: jax.Array, d: jax.Array, *, p: float = 0.5,
 
 def ratio_from_index(index: jax.Array, *, p: float = 0.5, q: float = 1.0,
                      alpha_r: float = 0.001, gamma: float = 1.0,
-                     beta: float = 0.9) -> jax.Array:
-  """Rewiring ratio ``c = clip(gamma * (1 - r/d), 0, beta)``, elementwise."""
+                     beta: float = 0.9, d: jax.Array | None = None,
+                     bound_rounding: str = "exact") -> jax.Array:
+  """Rewiring ratio ``c = clip(gamma * (1 - r/d), 0, beta)``, elementwise.
+
+  ``bound_rounding="exact"`` uses the real-valued bound ``r``, so ``c``
+  depends on ``I`` only. ``"ceil"`` rounds the bound up first, as Diao et
+  al.'s code does: ``c = clip(gamma * (1 - ceil(r)/d), 0, beta)``, which
+  needs the active counts ``d`` (int, broadcast with ``index``; ``c = 0``
+  where ``d = 0``).
+  """
   _check_ratio_args(alpha_r, gamma, beta)
+  if bound_rounding not in BOUND_ROUNDINGS:
+    raise ValueError(f"argument 'bound_rounding' must be one of "
+                     f"{list(BOUND_ROUNDINGS)}, got {bound_rounding!r}.")
   frac = retained_fraction(index, p=p, q=q, alpha_r=alpha_r)
+  if bound_rounding == "ceil":
+    if d is None:
+      raise ValueError("bound_rounding='ceil' needs the active counts 'd'.")
+    d = jnp.asarray(d, frac.dtype)
+    # ceil(r) / d; the slack keeps an integer r (up to float rounding) as it is.
+    r = jnp.ceil(frac * d * (1 - _COUNT_SLACK))
+    frac = jnp.where(d > 0, r / jnp.maximum(d, 1), 1)
   return jnp.clip(gamma * (1 - frac), 0, beta)
 
 
@@ -239,7 +260,10 @@ def rewire_count(ratio: jax.Array, d: jax.Array, *, rounding: str = "floor",
     if key is None:
       raise ValueError("rounding='stochastic' needs a 'key'.")
     x = x + jax.random.uniform(key, x.shape, x.dtype)
-  k = jnp.floor(x).astype(jnp.int32)
+  # A count that is an integer up to float rounding (c*d = 13.9999995) is
+  # that integer.
+  k = jnp.floor(x + _COUNT_SLACK * jnp.maximum(1.0, jnp.abs(x))).astype(
+      jnp.int32)
   return jnp.clip(k, 0, d.astype(jnp.int32))
 
 
@@ -461,14 +485,17 @@ def tree_retained_bound(params: PyTree, masks: PyTree, *, p: float = 0.5,
 
 @functools.partial(jax.jit, static_argnames=("p", "q", "alpha_r", "gamma",
                                              "beta", "scope", "rounding",
-                                             "pattern"))
+                                             "bound_rounding", "pattern"))
 def tree_rewire_count(params: PyTree, masks: PyTree, *, p: float = 0.5,
                       q: float = 1.0, alpha_r: float = 0.001,
                       gamma: float = 1.0, beta: float = 0.9,
                       scope: str = "layer", rounding: str = "floor",
+                      bound_rounding: str = "exact",
                       key: jax.Array | None = None,
                       pattern: str = masks_lib.PRUNABLE_PATTERN):
   """PQ rewiring counts ``k = floor(c*d)`` (or ``rounding="stochastic"``).
+
+  ``bound_rounding``: see :func:`ratio_from_index`.
 
   The counts come in the format the rewiring functions take.
 
@@ -484,7 +511,7 @@ def tree_rewire_count(params: PyTree, masks: PyTree, *, p: float = 0.5,
           else [None] * len(layout.names))
   for n, kk in zip(layout.names, keys):
     c = ratio_from_index(index[n], p=p, q=q, alpha_r=alpha_r, gamma=gamma,
-                         beta=beta)
+                         beta=beta, d=d[n], bound_rounding=bound_rounding)
     counts[n] = rewire_count(c, d[n], rounding=rounding, key=kk)
   if layout.scope == GLOBAL:
     return counts[GLOBAL][0]

@@ -27,13 +27,16 @@ the count is met.
    synapses that were inactive *before* this step's prune, so no synapse is
    pruned and regrown in the same step (SET, ESL, the PQ method).
    ``allow_regrow=True`` makes the just-pruned synapses candidates too
-   (RigL's rule: the candidates are the synapses inactive after the drop).
+   (RigL's rule: the candidates are the synapses inactive after the drop);
+   a synapse dropped and regrown in the same step then simply stays, with
+   its weight and optimizer moments, and counts as neither pruned nor
+   grown (RigL's reference, ``reinit_when_same=False``).
    If a unit has fewer candidates than pruned synapses it grows all of them
    and the difference is reported as ``shortfall`` (density falls a little:
    e.g. a fully dense unit, such as an ERK layer capped at density 1, loses
    up to ``k`` synapses once). ``limit_to_candidates=True`` instead prunes
    only as many as can be regrown, so density stays exactly constant;
-3. grown weights are set to 0 and their optimizer moments reset to 0.
+3. grown (new) weights are set to 0 and their optimizer moments reset to 0.
 
 Growth scores (:func:`growth_scores`): ``"momentum"`` (the optimizer's
 momentum: SGD's ``trace``, or Adam-style ``mu / (sqrt(nu) + eps)``, found
@@ -159,7 +162,10 @@ def prune_and_grow_rows(w_rows: jax.Array, mask_rows: jax.Array, k: jax.Array,
       pruned synapse is replaced and density stays exactly constant.
 
   Returns:
-    ``(new_mask, pruned, grown)``, bool ``(U, n)`` each. Per unit
+    ``(new_mask, pruned, grown)``, bool ``(U, n)`` each: ``pruned`` the
+    synapses removed, ``grown`` the new connections. With ``allow_regrow``
+    a synapse dropped and regrown in the same step is in neither (it keeps
+    its weight and moments, RigL's ``reinit_when_same=False``). Per unit
     ``sum(grown) = min(sum(pruned), #candidates)``.
   """
   mask_rows = jnp.asarray(mask_rows, bool)
@@ -173,7 +179,9 @@ def prune_and_grow_rows(w_rows: jax.Array, mask_rows: jax.Array, k: jax.Array,
   n_pruned = jnp.sum(pruned, axis=1, dtype=jnp.int32)
   grown = select_largest(score_rows, candidates, n_pruned,
                          tiebreak=tiebreak_rows)
-  return after | grown, pruned, grown
+  # A synapse dropped and regrown in the same step simply stays: it is
+  # neither pruned nor grown, so it keeps its weight and optimizer moments.
+  return after | grown, pruned & ~grown, grown & ~mask_rows
 
 
 # ---------------------------------------------------------------------------
