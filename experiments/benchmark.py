@@ -44,7 +44,7 @@ import jax
 import numpy as np
 
 from experiments.configs import default
-from snn_sparse import hugepages, optimizers, parallel, train
+from snn_sparse import hugepages, parallel, train
 from snn_sparse.sparsity import algorithms
 
 FLAGS = flags.FLAGS
@@ -136,8 +136,9 @@ def setup(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   total_steps = 1000
   model = train.create_model(config, num_classes)
   algo = algorithms.create(config.sparsity, total_steps=total_steps)
-  tx = optimizers.create_optimizer(config.optimizer, steps_per_epoch=100,
-                                   total_steps=total_steps)
+  tx = train.create_optimizer(config, algo, steps_per_epoch=100,
+                              steps_per_iteration=total_steps,
+                              total_steps=total_steps)
   shape = tuple(input_shape or INPUT_SHAPES[model_name])
   state = train.initial_state(config, model, algo, tx, shape)
   rng = np.random.default_rng(0)

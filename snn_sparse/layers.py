@@ -48,14 +48,33 @@ def _ops_name(analog_input: bool) -> str:
   return "macs" if analog_input else "sops"
 
 
+def _input_events(x: jax.Array, analog_input: bool) -> jax.Array:
+  """Per input of a Conv/Dense, what one active synapse leaving it counts.
+
+  Analog input (MACs): 1 for every non-zero input. Spiking input (SOPs):
+  ``|x|``, the spikes (events) the value stands for in units of the layer's
+  ``spikes_per_unit``, by which the per-sample sums are then multiplied.
+  """
+  if analog_input:
+    return (x != 0).astype(jnp.float32)
+  return jnp.abs(x).astype(jnp.float32)
+
+
+def _ops(per_sample: jax.Array, analog_input: bool,
+         spikes_per_unit: float) -> jax.Array:
+  """Scales the ``[N]`` sums of ``_input_events * fan_out`` to operations."""
+  return per_sample if analog_input else per_sample * spikes_per_unit
+
+
 def _input_fan_out(kernel: jax.Array, in_shape, strides, padding) -> jax.Array:
   """Active synapses leaving each input position of a conv, ``[H, W, Cin]``.
 
   For input ``(h, w, c)``: the number of (output position, output channel)
   pairs that read it through an active (non-zero) weight, borders and strides
-  included. A conv's SOPs per sample are then ``sum(spikes * this)``. It is
-  the input gradient of the conv with the per-tap fan-out as kernel at an
-  output gradient of ones, so it costs one single-image pass.
+  included. A conv's operations per sample are then ``sum(events * this)``
+  (see ``Conv``). It is the input gradient of the conv with the per-tap
+  fan-out as kernel at an output gradient of ones, so it costs one
+  single-image pass.
   """
   fan_out = (kernel != 0).sum(-1, keepdims=True).astype(jnp.float32)
   spatial = len(in_shape) - 1
@@ -76,10 +95,41 @@ class Conv(nn.Conv):
 
   When the ``"intermediates"`` collection is mutable it sows, under ``"sops"``
   (or ``"macs"`` when ``analog_input``), the operations of each sample of the
-  (folded) batch, a ``[N]`` vector: summed over all outputs, the number of
-  (input, weight) pairs with a non-zero input and a non-zero (active) weight.
-  With binary spike inputs this is exactly the SOP count (incoming spikes x
-  active fan-out), borders and strides included.
+  (folded) batch ``x`` ``[N, H, W, Cin]``, a ``[N]`` vector
+  ``sum_{h,w,c} events(x[n, h, w, c]) * fan_out[h, w, c]``, where
+  ``fan_out[h, w, c]`` is the number of active (non-zero) synapses leaving
+  input ``(h, w, c)`` (the (output position, output channel) pairs that read
+  it through a non-zero weight, borders and strides included).
+
+  The convention (METHOD.md §4, ``snn_sparse.metrics``): one SOP is one input
+  spike crossing one active synapse. For a spiking input (``analog_input``
+  False), ``events(x) = |x| * spikes_per_unit``:
+
+  * binary spikes (``spikes_per_unit = 1``): one spike per 1;
+  * event-count frames (``spikes_per_unit = 1``): a count of n is n events;
+  * average-pooled spikes (``spikes_per_unit`` = the pooling window's area;
+    H*W after a global average pool): a pooled value ``k / area`` stands for
+    the ``k`` spikes of its window, each of which crosses every active
+    synapse leaving the pooled position, so the count equals counting the
+    spikes before the pooling. Average pools in series multiply;
+  * max-pooled spikes stay 0/1: the pooled spike is one spike
+    (``spikes_per_unit = 1``);
+  * spikes after inverted dropout (kept values ``1 / (1 - rate)``):
+    ``spikes_per_unit = 1 - rate`` in training, 1 when deterministic.
+
+  Non-integer values (frames resized by interpolation) count as fractional
+  events, the value the layer receives; a negative value (only a resize with
+  negative weights could make one) counts by its magnitude, so SOPs never
+  go negative. For an analog input (``analog_input``: the image) the
+  layer counts MACs instead, ``events(x) = (x != 0)``, and
+  ``spikes_per_unit`` is ignored.
+
+  Attributes (besides ``nn.Conv``'s):
+    analog_input: the input is analog: count MACs under ``"macs"``.
+    spikes_per_unit: how many spikes (events) an input value of 1 stands
+      for (see above); 1 for spikes and event counts. The models set it
+      where they pool (``models.base.pooled_spikes_per_unit``).
+    conv_general_dilated: the convolution (below).
 
   The convolution defaults to ``conv_cpu.auto_conv_general_dilated``: on the
   CPU backend its weight gradient is computed as one matmul per kernel tap
@@ -92,6 +142,7 @@ class Conv(nn.Conv):
   conv_general_dilated: Optional[Callable] = (
       conv_cpu.auto_conv_general_dilated)
   analog_input: bool = False
+  spikes_per_unit: float = 1.0
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -99,8 +150,9 @@ class Conv(nn.Conv):
     if self.is_mutable_collection("intermediates"):
       cover = _input_fan_out(self.variables["params"]["kernel"], x.shape[1:],
                              self.strides, self.padding)
-      ops = jnp.einsum("n...,...->n", (x != 0).astype(jnp.float32), cover,
-                       precision=jax.lax.Precision.HIGHEST)
+      ops = jnp.einsum("n...,...->n", _input_events(x, self.analog_input),
+                       cover, precision=jax.lax.Precision.HIGHEST)
+      ops = _ops(ops, self.analog_input, self.spikes_per_unit)
       self.sow("intermediates", _ops_name(self.analog_input), ops)
     return y
 
@@ -108,18 +160,29 @@ class Conv(nn.Conv):
 class Dense(nn.Dense):
   """``nn.Dense`` that can also report its synaptic operations (see ``Conv``).
 
-  For ``x`` ``[N, F]`` it sows a ``[N]`` vector: per sample, the sum over
-  features of (input is non-zero) x (active fan-out).
+  For ``x`` ``[N, F]`` it sows a ``[N]`` vector under ``"sops"`` (or
+  ``"macs"`` when ``analog_input``): per sample, ``sum_f events(x[n, f]) *
+  fan_out[f]``, with ``fan_out[f]`` the active (non-zero) weights of input
+  feature ``f`` and ``events`` as in ``Conv``: ``|x| * spikes_per_unit`` for
+  spiking input (e.g. ``spikes_per_unit = H*W`` after a global average pool
+  over ``H x W`` positions), ``x != 0`` for analog input (MACs).
+
+  Attributes (besides ``nn.Dense``'s): ``analog_input`` and
+  ``spikes_per_unit``, as in ``Conv``.
   """
 
   analog_input: bool = False
+  spikes_per_unit: float = 1.0
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     y = super().__call__(x)
     if self.is_mutable_collection("intermediates"):
       fan_out = (self.variables["params"]["kernel"] != 0).sum(-1)
-      ops = (x != 0).astype(jnp.float32) @ fan_out.astype(jnp.float32)
+      ops = jnp.matmul(_input_events(x, self.analog_input),
+                       fan_out.astype(jnp.float32),
+                       precision=jax.lax.Precision.HIGHEST)
+      ops = _ops(ops, self.analog_input, self.spikes_per_unit)
       self.sow("intermediates", _ops_name(self.analog_input), ops)
     return y
 

@@ -6,10 +6,27 @@ The layers sow per-sample counts into Flax's ``"intermediates"`` collection
 turns one batch's intermediates into masked sums, :func:`finalize` divides
 accumulated sums by the number of real examples.
 
-SOPs per sample (METHOD.md §4) are summed over layers and time steps: for each
-layer, incoming non-zero inputs x their active fan-out. The layer that reads
-an analog input (the image) counts MACs instead. Energy uses the 45 nm
-figures common in the SNN literature: 0.9 pJ per SOP and 4.6 pJ per MAC.
+SOPs per sample (METHOD.md §4) are summed over layers and time steps. The
+convention: **one synaptic operation is one input spike crossing one active
+(non-zero, unmasked) synapse.** A layer counts, for each input, the spikes
+(events) it stands for times its active fan-out, ``|x| * spikes_per_unit *
+fan_out`` (``layers.Conv``/``layers.Dense``), which is exact for:
+
+* binary spikes (0/1): ``spikes_per_unit = 1``;
+* event-count frames (the first layer of event models, ``analog_input=False``):
+  a count of n is n events, ``spikes_per_unit = 1``;
+* average-pooled spikes: the count equals counting the spikes before the
+  pooling, each of which reaches the pooled position and crosses every active
+  synapse leaving it: ``spikes_per_unit`` is the window area (4 for a 2x2
+  pool, H*W for a global average pool), set by the models where they pool.
+  Max-pooled spikes are 0/1 and count once.
+
+Non-integer inputs to a spiking layer (frames resized by interpolation) count
+as fractional events, negative ones (none in this code base) by magnitude.
+The layer that reads an analog input (the image; ``analog_input=True``)
+counts MACs instead, separately: non-zero inputs x active fan-out. Energy
+uses the 45 nm figures common in the SNN literature: 0.9 pJ per SOP and 4.6 pJ
+per MAC.
 """
 
 from __future__ import annotations

@@ -142,6 +142,21 @@ def create_model(config, num_classes: int):
   return models.create(config.model.name, num_classes=num_classes, **fields)
 
 
+def create_optimizer(config, algo, *, steps_per_epoch: int,
+                     steps_per_iteration: int, total_steps: int):
+  """The optax optimizer of ``config.optimizer``.
+
+  ``optimizer.restart_each_iteration = None`` takes the algorithm's default
+  (``algo.restarts_schedule``: ``sap`` restarts its schedule each iteration).
+  """
+  restart = config.optimizer.restart_each_iteration
+  return optimizers.create_optimizer(
+      config.optimizer, steps_per_epoch=steps_per_epoch,
+      total_steps=total_steps, steps_per_iteration=steps_per_iteration,
+      restart_each_iteration=(algo.restarts_schedule if restart is None
+                              else restart))
+
+
 def initial_state(config, model, algo, tx, input_shape) -> TrainState:
   """Params, batch stats, masks, optimizer and sparsity state at step 0."""
   key = jax.random.key(config.seed)
@@ -310,13 +325,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   model = create_model(config, info.num_classes)
   algo = algorithms.create(config.sparsity, total_steps=total_steps,
                            steps_per_iteration=steps_per_iteration)
-  restart = config.optimizer.restart_each_iteration
-  if restart is None:
-    restart = algo.restarts_schedule
-  tx = optimizers.create_optimizer(
-      config.optimizer, steps_per_epoch=steps_per_epoch,
-      total_steps=total_steps, steps_per_iteration=steps_per_iteration,
-      restart_each_iteration=restart)
+  tx = create_optimizer(config, algo, steps_per_epoch=steps_per_epoch,
+                        steps_per_iteration=steps_per_iteration,
+                        total_steps=total_steps)
   state = parallel.replicate(
       initial_state(config, model, algo, tx, info.input_shape), mesh)
 

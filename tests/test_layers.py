@@ -1,7 +1,9 @@
-"""Time folding, the spiking-neuron layer (LIF / IF / PLIF) and tdBN."""
+"""Time folding, the spiking-neuron layer (LIF / IF / PLIF), tdBN, and the
+synaptic operations that Conv and Dense count."""
 
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -187,3 +189,178 @@ def test_conv_sops_match_brute_force_count(strides, padding, pads):
                    j * strides[1]:j * strides[1] + 3]
         expected[n] += (patch[..., None] * active).sum()
   np.testing.assert_array_equal(state["intermediates"]["sops"][0], expected)
+
+
+# --- Synaptic operations: brute-force, event-by-event counts -----------------
+# The convention (metrics.py, METHOD.md §4): one SOP is one input spike
+# crossing one active synapse. The references below expand every input into
+# its individual spikes (a count of n is n events; an average-pooled value is
+# the spikes of its window before the pooling) and, for each spike, count the
+# active synapses leaving the position it reaches.
+
+
+def brute_force_conv_fan_out(kernel, in_hw, strides=(1, 1),
+                             pads=((0, 0), (0, 0))):
+  """``[H, W, Cin]``: active synapses leaving each input, by visiting every
+  (output position, tap) pair that reads it."""
+  kernel = np.asarray(kernel)
+  kh, kw, cin, _ = kernel.shape
+  height, width = in_hw
+  ho = (height + sum(pads[0]) - kh) // strides[0] + 1
+  wo = (width + sum(pads[1]) - kw) // strides[1] + 1
+  fan_out = np.zeros((height, width, cin))
+  for i in range(ho):
+    for j in range(wo):
+      for a in range(kh):
+        for b in range(kw):
+          h = i * strides[0] - pads[0][0] + a
+          w = j * strides[1] - pads[1][0] + b
+          if 0 <= h < height and 0 <= w < width:
+            fan_out[h, w] += np.count_nonzero(kernel[a, b], axis=-1)
+  return fan_out
+
+
+def brute_force_dense_fan_out(kernel, in_shape):
+  """Active synapses leaving each input feature, shaped ``in_shape``."""
+  kernel = np.asarray(kernel)
+  return np.array([np.count_nonzero(row) for row in kernel]).reshape(in_shape)
+
+
+def brute_force_sops(events, fan_out, window=(1, 1)):
+  """SOPs per sample ``[N]``, one input spike at a time.
+
+  ``events``: ``[N, H, W, C]`` non-negative integer spike counts, before any
+  average pooling. A spike at ``(h, w, c)`` reaches the (pooled) input
+  ``(h // window[0], w // window[1], c)`` of the layer and crosses every
+  active synapse leaving it, ``fan_out[that position]``.
+  """
+  events = np.asarray(events)
+  assert np.all(events >= 0) and np.all(events == np.round(events))
+  out = np.zeros(events.shape[0])
+  for n, h, w, c in np.argwhere(events > 0):
+    for _ in range(int(events[n, h, w, c])):  # every single event
+      out[n] += fan_out[h // window[0], w // window[1], c]
+  return out
+
+
+def brute_force_macs(x, fan_out):
+  """MACs per sample ``[N]``: non-zero analog inputs x their active fan-out."""
+  x = np.asarray(x)
+  return np.array([fan_out[x[n] != 0].sum() for n in range(x.shape[0])])
+
+
+def _sparse_kernel(rng, shape, density=0.5):
+  return jnp.asarray((rng.normal(size=shape) * (rng.random(shape) < density))
+                     .astype(np.float32))
+
+
+def _ops(layer, kernel, x, kind="sops"):
+  _, state = layer.apply({"params": {"kernel": kernel}}, jnp.asarray(x),
+                         mutable=["intermediates"])
+  assert list(state["intermediates"]) == [kind]
+  return np.asarray(state["intermediates"][kind][0])
+
+
+def _avg_pool2(spikes):
+  return np.asarray(nn.avg_pool(jnp.asarray(spikes, jnp.float32), (2, 2),
+                                (2, 2)))
+
+
+def test_avg_pooled_spikes_into_conv_count_the_spikes_before_pooling():
+  rng = np.random.default_rng(1)
+  spikes = (rng.random((3, 8, 10, 3)) < 0.4).astype(np.float32)
+  pooled = _avg_pool2(spikes)  # [3, 4, 5, 3], values k/4
+  assert pooled.max() >= 0.75  # windows with several spikes occur
+  kernel = _sparse_kernel(rng, (3, 3, 3, 4))
+  conv = layers.Conv(4, (3, 3), strides=(2, 1), padding=1, use_bias=False,
+                     spikes_per_unit=4)
+  fan_out = brute_force_conv_fan_out(kernel, (4, 5), (2, 1), ((1, 1), (1, 1)))
+  np.testing.assert_allclose(_ops(conv, kernel, pooled),
+                             brute_force_sops(spikes, fan_out, (2, 2)),
+                             rtol=1e-6)
+  # 4 spikes in a window cost 4x one spike in it.
+  full = np.zeros((2, 4, 4, 3), np.float32)
+  full[0, 2:4, 2:4, 1] = 1.0
+  full[1, 3, 2, 1] = 1.0
+  ops = _ops(conv, kernel, _avg_pool2(full))
+  assert ops[1] > 0
+  np.testing.assert_allclose(ops[0], 4 * ops[1], rtol=1e-6)
+  np.testing.assert_allclose(ops, brute_force_sops(
+      full, brute_force_conv_fan_out(kernel, (2, 2), (2, 1),
+                                     ((1, 1), (1, 1))), (2, 2)), rtol=1e-6)
+
+
+def test_avg_pooled_spikes_into_dense_count_the_spikes_before_pooling():
+  rng = np.random.default_rng(2)
+  spikes = (rng.random((4, 6, 4, 2)) < 0.5).astype(np.float32)
+  spikes[3] = 0.0
+  spikes[3, 0:2, 0:2, 0] = 1.0  # 4 spikes in one window
+  spikes[2] = 0.0
+  spikes[2, 1, 1, 0] = 1.0  # 1 spike in the same window
+  pooled = _avg_pool2(spikes)  # [4, 3, 2, 2]
+  kernel = _sparse_kernel(rng, (12, 5))
+  kernel = kernel.at[0].set(jnp.array([1.0, 0.0, 2.0, 0.0, 3.0]))
+  dense = layers.Dense(5, use_bias=False, spikes_per_unit=4)
+  ops = _ops(dense, kernel, pooled.reshape(4, -1))
+  fan_out = brute_force_dense_fan_out(kernel, (3, 2, 2))
+  np.testing.assert_allclose(ops, brute_force_sops(spikes, fan_out, (2, 2)),
+                             rtol=1e-6)
+  np.testing.assert_allclose(ops[2:], [3.0, 12.0])
+
+
+def test_global_average_pool_into_dense_counts_every_spike():
+  # As in ResNet19: mean over a 3x5 map (not a power of two), then FC.
+  rng = np.random.default_rng(3)
+  spikes = (rng.random((3, 3, 5, 6)) < 0.5).astype(np.float32)
+  x = jnp.mean(jnp.asarray(spikes), axis=(1, 2))  # [3, 6]
+  kernel = _sparse_kernel(rng, (6, 7))
+  dense = layers.Dense(7, use_bias=False, spikes_per_unit=15)
+  fan_out = brute_force_dense_fan_out(kernel, (1, 1, 6))
+  np.testing.assert_allclose(_ops(dense, kernel, x),
+                             brute_force_sops(spikes, fan_out, (3, 5)),
+                             rtol=1e-6)
+
+
+def test_event_count_frames_count_every_event():
+  rng = np.random.default_rng(4)
+  counts = rng.integers(0, 4, size=(3, 6, 7, 2)).astype(np.float32)  # 0..3
+  kernel = _sparse_kernel(rng, (3, 3, 2, 3))
+  conv = layers.Conv(3, (3, 3), strides=(2, 2), padding=1, use_bias=False)
+  fan_out = brute_force_conv_fan_out(kernel, (6, 7), (2, 2), ((1, 1), (1, 1)))
+  np.testing.assert_allclose(_ops(conv, kernel, counts),
+                             brute_force_sops(counts, fan_out), rtol=1e-6)
+  # A pixel with count 3 is 3 events.
+  one = np.zeros((2, 6, 7, 2), np.float32)
+  one[0, 2, 3, 1], one[1, 2, 3, 1] = 3.0, 1.0
+  ops = _ops(conv, kernel, one)
+  assert ops[1] > 0
+  np.testing.assert_allclose(ops, [3 * fan_out[2, 3, 1], fan_out[2, 3, 1]])
+
+
+def test_analog_input_counts_macs_whatever_the_values():
+  rng = np.random.default_rng(5)
+  x = (rng.normal(size=(3, 5, 6, 3)) * (rng.random((3, 5, 6, 3)) < 0.6)
+       ).astype(np.float32)  # negative, fractional and zero inputs
+  kernel = _sparse_kernel(rng, (3, 3, 3, 4))
+  fan_out = brute_force_conv_fan_out(kernel, (5, 6), (1, 1), ((1, 1), (1, 1)))
+  for per_unit in (1, 4):  # spikes_per_unit does not apply to MACs
+    conv = layers.Conv(4, (3, 3), padding=1, use_bias=False,
+                       analog_input=True, spikes_per_unit=per_unit)
+    np.testing.assert_allclose(_ops(conv, kernel, x, "macs"),
+                               brute_force_macs(x, fan_out), rtol=1e-6)
+  dense_kernel = _sparse_kernel(rng, (90, 4))
+  dense = layers.Dense(4, use_bias=False, analog_input=True,
+                       spikes_per_unit=4)
+  np.testing.assert_allclose(
+      _ops(dense, dense_kernel, x.reshape(3, -1), "macs"),
+      brute_force_macs(x, brute_force_dense_fan_out(dense_kernel, (5, 6, 3))),
+      rtol=1e-6)
+
+
+def test_spiking_input_counts_fractional_and_negative_values_by_magnitude():
+  # Documented: non-integer values count as fractional events, negative
+  # ones by their magnitude (SOPs never go negative).
+  kernel = jnp.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0]])  # fan-out [2, 1]
+  x = jnp.array([[0.5, 0.0], [-0.5, 2.5], [0.0, 0.0]])
+  dense = layers.Dense(3, use_bias=False, spikes_per_unit=2)
+  np.testing.assert_allclose(_ops(dense, kernel, x), [2.0, 7.0, 0.0])

@@ -1,6 +1,7 @@
 """Every model: output shape, parameter count, finite gradients, no retrace."""
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 
 from snn_sparse import layers, losses, models
 from snn_sparse.sparsity import masks as masks_lib
+
+import test_layers
 
 RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 
@@ -195,3 +198,161 @@ def test_bad_dtype_and_remat_values_raise():
     _small_resnet(dtype="float16").init(RNGS, x, train=False)
   with pytest.raises(ValueError, match="Unknown remat 'all'"):
     _small_resnet(remat="all").init(RNGS, x, train=False)
+
+
+# --- SOPs of whole models against a brute-force recount ---------------------
+# Each kernel layer: (module path, the module whose output it reads: "input"
+# or a SpikingNeuron path, conv (kernel, stride) or "dense", and the pooling
+# window between them: (ph, pw) for average pools, "global" for ResNet19's
+# global average pool). Models reduced to tiny widths; thresholds lowered so
+# that every layer spikes.
+def _resnet_topology():
+  spec = [("Conv_0", "input", (3, 1), None)]
+  source = "SpikingNeuron_0"
+  for k, stride in enumerate((1, 2, 2)):
+    block = f"BasicBlock_{k}"
+    spec += [(f"{block}/Conv_0", source, (3, stride), None),
+             (f"{block}/Conv_1", f"{block}/SpikingNeuron_0", (3, 1), None)]
+    if k:  # stride 2: 1x1 shortcut
+      spec.append((f"{block}/Conv_2", source, (1, stride), None))
+    source = f"{block}/SpikingNeuron_1"
+  return spec + [("Dense_0", source, "dense", "global"),
+                 ("Dense_1", "SpikingNeuron_1", "dense", None)]
+
+
+SOP_MODELS = {
+    "convnet_avg": (
+        dict(name="convnet", features=(4, 6), hidden=8, pooling="avg"),
+        [("Conv_0", "input", (3, 1), None),
+         ("Conv_1", "SpikingNeuron_0", (3, 1), (2, 2)),
+         ("Dense_0", "SpikingNeuron_1", "dense", (2, 2)),
+         ("Dense_1", "SpikingNeuron_2", "dense", None)]),
+    "vggsnn_two_pools": (  # pools in series: 4x4 windows into the readout
+        dict(name="vggsnn", layout=(4, "P", 6, "P", "P")),
+        [("Conv_0", "input", (3, 1), None),
+         ("Conv_1", "SpikingNeuron_0", (3, 1), (2, 2)),
+         ("Dense_0", "SpikingNeuron_1", "dense", (4, 4))]),
+    "resnet19": (
+        dict(name="resnet19", stem_width=4, stage_widths=(4, 6, 6),
+             stage_sizes=(1, 1, 1), hidden=8),
+        _resnet_topology()),
+}
+
+
+def _brute_force_model_ops(spec, params, inputs, analog_input):
+  """``{layer: (kind, [T*B] ops)}`` recounted spike by spike."""
+  out = {}
+  for path, source, op, window in spec:
+    x = inputs[source]
+    x = np.asarray(x).reshape((-1,) + x.shape[2:])  # fold time: [T*B, ...]
+    if x.ndim == 2:  # features [T*B, F] as a 1x1 map
+      x = x[:, None, None, :]
+    kernel = params
+    for part in path.split("/"):
+      kernel = kernel[part]
+    kernel = np.asarray(kernel["kernel"])
+    if window == "global":
+      window = x.shape[1:3]
+    window = window or (1, 1)
+    in_hw = (x.shape[1] // window[0], x.shape[2] // window[1])
+    if op == "dense":
+      fan_out = test_layers.brute_force_dense_fan_out(
+          kernel, in_hw + x.shape[3:])
+    else:
+      size, stride = op
+      pad = ((size // 2,) * 2,) * 2
+      fan_out = test_layers.brute_force_conv_fan_out(
+          kernel, in_hw, (stride, stride), pad)
+    if source == "input" and analog_input:
+      out[path] = ("macs", test_layers.brute_force_macs(x, fan_out))
+    else:
+      out[path] = ("sops", test_layers.brute_force_sops(x, fan_out, window))
+  return out
+
+
+@pytest.mark.parametrize("analog_input", [True, False])
+@pytest.mark.parametrize("case", sorted(SOP_MODELS))
+def test_model_sops_equal_a_brute_force_recount_of_its_spikes(case,
+                                                              analog_input):
+  """Every layer's sown ops equal a spike-by-spike recount from the model's
+  own spikes, with partial masks; event input: counts 0..3, as SOPs."""
+  fields, spec = SOP_MODELS[case]
+  fields = dict(fields)
+  model = models.create(fields.pop("name"), analog_input=analog_input,
+                        v_threshold=0.2, **fields)
+  rng = np.random.default_rng(0)
+  shape = (2, 2, 8, 8, 2)
+  if analog_input:
+    x = rng.normal(size=shape) * (rng.random(shape) < 0.7)  # zeros are free
+  else:
+    x = rng.integers(0, 4, size=shape)  # event counts 0..3
+  x = jnp.asarray(x, jnp.float32)
+  variables = model.init(RNGS, x, train=False)
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, v: v * (rng.random(v.shape) < 0.7) if masks_lib.is_prunable(
+          masks_lib.path_str(p)) else v, variables["params"])
+  _, state = model.apply(
+      {**variables, "params": params}, x, train=False,
+      mutable=["intermediates"], capture_intermediates=lambda mdl, _: (
+          isinstance(mdl, layers.SpikingNeuron)))
+  sown, spikes = {}, {"input": x}
+  for p, v in jax.tree_util.tree_flatten_with_path(state["intermediates"])[0]:
+    path = masks_lib.path_str(p)
+    module, kind = path.rsplit("/", 2)[:2]
+    if kind in ("sops", "macs"):
+      sown[module] = (kind, np.asarray(v))
+    elif kind == "__call__":
+      spikes[module] = v
+  expected = _brute_force_model_ops(spec, params, spikes, analog_input)
+  assert sorted(sown) == sorted(expected)
+  for layer, (kind, ops) in expected.items():
+    assert sown[layer][0] == kind, layer
+    assert ops.sum() > 0, layer  # every layer receives spikes
+    np.testing.assert_allclose(sown[layer][1], ops, rtol=1e-5, err_msg=layer)
+  # Several spikes share an average-pooling window (where the old count,
+  # non-zero inputs x fan-out, was too low).
+  assert max(_busiest_window(spikes[source], window)
+             for _, source, _, window in spec if window) >= 2
+
+
+def _busiest_window(x, window):
+  """The most spikes in one pooling window of ``x`` ``[T, B, H, W, C]``."""
+  x = np.asarray(x)
+  t, b, h, w, c = x.shape
+  ph, pw = (h, w) if window == "global" else window
+  return x.reshape(t, b, h // ph, ph, w // pw, pw, c).sum((3, 5)).max()
+
+
+def test_event_model_first_layer_counts_events_as_sops():
+  # The event path (analog_input=False) of a real model: a frame pixel with
+  # count 3 costs 3x the same pixel with count 1, under "sops".
+  model = models.create("vggsnn", layout=(4, "P"), analog_input=False)
+  x = jnp.zeros((1, 2, 8, 8, 2)).at[0, 0, 3, 4, 1].set(3.0)
+  x = x.at[0, 1, 3, 4, 1].set(1.0)
+  variables = model.init(RNGS, x, train=False)
+  _, state = model.apply(variables, x, train=False, mutable=["intermediates"])
+  assert "macs" not in state["intermediates"]["Conv_0"]
+  ops = state["intermediates"]["Conv_0"]["sops"][0]
+  np.testing.assert_allclose(ops, [3 * 9 * 4, 9 * 4])  # 9 taps x 4 channels
+
+
+def test_spikes_after_training_dropout_count_once():
+  # ConvNet6x2 in training: inverted dropout scales a kept spike to
+  # 1 / (1 - rate); each is still one spike per active synapse.
+  model = models.create("convnet6x2", width=4, hidden=8, voting=2,
+                        dropout=0.5, v_threshold=0.2)
+  x = jax.random.normal(jax.random.key(0), (2, 2, 8, 8, 3))
+  variables = model.init(RNGS, x, train=False)
+  _, state = model.apply(
+      variables, x, train=True, rngs={"dropout": RNGS["dropout"]},
+      mutable=["intermediates", "batch_stats"],
+      capture_intermediates=lambda mdl, _: isinstance(mdl, nn.Dropout))
+  inter = state["intermediates"]
+  dropped = [np.asarray(v).reshape(4, -1) for v in inter["Dropout_0"][
+      "__call__"]]  # the inputs of Dense_0 and Dense_1
+  assert all(set(np.unique(d)) == {0.0, 2.0} for d in dropped)
+  for layer, spikes in zip(("Dense_0", "Dense_1"), dropped):
+    fan_out = test_layers.brute_force_dense_fan_out(
+        variables["params"][layer]["kernel"], spikes.shape[1:])
+    np.testing.assert_allclose(inter[layer]["sops"][0],
+                               (spikes != 0) @ fan_out, rtol=1e-6)

@@ -87,15 +87,18 @@ class SpikingModel(nn.Module):
         unroll=self.unroll, remat=self.remat != "none")(x)
 
   def conv_bn(self, x, features, *, kernel=3, stride=1, train=True,
-              first=False):
+              first=False, spikes_per_unit=1.0):
     """Conv (no bias) then BatchNorm, time-folded: ``[T,B,H,W,C] -> [T,B,H',W',F]``.
 
     ``first`` marks the layer that reads the model input (see ``analog_input``).
+    ``spikes_per_unit``: spikes that an input value of 1 stands for, for the
+    SOP count (``layers.Conv``; :func:`pooled_spikes_per_unit` after a pool).
     """
     conv = layers.Conv(features, (kernel, kernel), strides=(stride, stride),
                        padding=kernel // 2 if kernel > 1 else 0,
                        use_bias=False,
                        analog_input=first and self.analog_input,
+                       spikes_per_unit=spikes_per_unit,
                        dtype=self.compute_dtype(),
                        conv_general_dilated=conv_cpu.get_conv_fn(
                            self.conv_impl))
@@ -103,20 +106,26 @@ class SpikingModel(nn.Module):
     return layers.TimeBatchNorm(use_running_average=not train)(x)
 
   def conv_bn_spike(self, x, features, *, kernel=3, stride=1, train=True,
-                    first=False):
+                    first=False, spikes_per_unit=1.0):
     """Conv, BatchNorm, spiking neuron: the basic spiking conv unit."""
     return self.spike(self.conv_bn(x, features, kernel=kernel, stride=stride,
-                                   train=train, first=first))
+                                   train=train, first=first,
+                                   spikes_per_unit=spikes_per_unit))
 
-  def dense(self, x, features, *, first=False):
-    """Time-folded dense layer ``[T, B, F] -> [T, B, features]``."""
+  def dense(self, x, features, *, first=False, spikes_per_unit=1.0):
+    """Time-folded dense layer ``[T, B, F] -> [T, B, features]``.
+
+    ``first`` and ``spikes_per_unit`` as in :meth:`conv_bn`.
+    """
     layer = layers.Dense(features, analog_input=first and self.analog_input,
+                         spikes_per_unit=spikes_per_unit,
                          dtype=self.compute_dtype())
     return layers.time_folded(layer, x)
 
-  def readout(self, x: jax.Array) -> jax.Array:
+  def readout(self, x: jax.Array, spikes_per_unit=1.0) -> jax.Array:
     """Analog output layer: ``[T, B, F] -> [T, B, num_classes]`` (float32)."""
-    return self.dense(x, self.num_classes).astype(jnp.float32)
+    return self.dense(x, self.num_classes,
+                      spikes_per_unit=spikes_per_unit).astype(jnp.float32)
 
 
 def check_input(x: jax.Array, name: str) -> None:
@@ -129,7 +138,12 @@ def check_input(x: jax.Array, name: str) -> None:
 
 
 def pool(x: jax.Array, kind: str, window: int = 2) -> jax.Array:
-  """Time-folded ``window``x``window`` pooling with stride ``window``."""
+  """Time-folded ``window``x``window`` pooling with stride ``window``.
+
+  The layer that reads an average pool of spikes must count each pooled
+  value as ``window**2`` times as many spikes: pass it
+  :func:`pooled_spikes_per_unit`.
+  """
   if kind == "max":
     fn = lambda y: nn.max_pool(y, (window, window), (window, window))
   elif kind == "avg":
@@ -137,6 +151,20 @@ def pool(x: jax.Array, kind: str, window: int = 2) -> jax.Array:
   else:
     raise ValueError(f"Unknown pooling {kind!r}; choose 'max' or 'avg'.")
   return layers.time_folded(fn, x)
+
+
+def pooled_spikes_per_unit(kind: str, window: int = 2) -> int:
+  """Spikes that a value of 1 stands for after :func:`pool` of 0/1 spikes.
+
+  ``"avg"``: ``window**2`` (a pooled value ``k / window**2`` is the ``k``
+  spikes of the window, METHOD.md §4); ``"max"``: 1 (the pooled spike is one
+  spike). Multiply for pools in series.
+  """
+  if kind == "avg":
+    return window * window
+  if kind == "max":
+    return 1
+  raise ValueError(f"Unknown pooling {kind!r}; choose 'max' or 'avg'.")
 
 
 def flatten(x: jax.Array) -> jax.Array:

@@ -7,7 +7,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from snn_sparse.models.base import SpikingModel, check_input, flatten, pool
+from snn_sparse.models.base import (SpikingModel, check_input, flatten, pool,
+                                    pooled_spikes_per_unit)
 
 
 class SpikingConvNet(SpikingModel):
@@ -24,8 +25,12 @@ class SpikingConvNet(SpikingModel):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     check_input(x, "convnet")
+    per_unit = 1  # spikes per unit of x, for the SOP count (layers.Conv)
     for i, width in enumerate(self.features):
-      x = self.conv_bn_spike(x, width, train=train, first=i == 0)
+      x = self.conv_bn_spike(x, width, train=train, first=i == 0,
+                             spikes_per_unit=per_unit)
       x = pool(x, self.pooling)
-    x = self.spike(self.dense(flatten(x), self.hidden))
+      per_unit = pooled_spikes_per_unit(self.pooling)
+    x = self.spike(self.dense(flatten(x), self.hidden,
+                              spikes_per_unit=per_unit))
     return self.readout(x)

@@ -33,7 +33,9 @@ class ConvNet6x2(SpikingModel):
       x = pool(x, "max")
     # One dropout mask per sample, shared across time steps.
     drop = nn.Dropout(self.dropout, broadcast_dims=(0,), deterministic=not train)
+    # A kept spike is 1 / (1 - dropout) after dropout in training (SOPs).
+    per_unit = 1.0 - self.dropout if train and self.dropout > 0 else 1.0
     x = drop(flatten(x))
-    x = drop(self.spike(self.dense(x, self.hidden)))
-    x = self.dense(x, self.num_classes * self.voting)
+    x = drop(self.spike(self.dense(x, self.hidden, spikes_per_unit=per_unit)))
+    x = self.dense(x, self.num_classes * self.voting, spikes_per_unit=per_unit)
     return x.reshape(x.shape[:2] + (self.num_classes, self.voting)).mean(-1)

@@ -58,6 +58,8 @@ class ResNet19(SpikingModel):
         x = block_cls(features=width, stride=stride if i == 0 else 1,
                       name=f"BasicBlock_{k}", **fields)(x, train)
         k += 1
-    x = jnp.mean(x, axis=(2, 3))  # global average pool: [T, B, C]
-    x = self.spike(self.dense(x, self.hidden))
+    # Global average pool, [T, B, C]: a value of 1 is H*W spikes (SOPs).
+    per_unit = x.shape[2] * x.shape[3]
+    x = jnp.mean(x, axis=(2, 3))
+    x = self.spike(self.dense(x, self.hidden, spikes_per_unit=per_unit))
     return self.readout(x)

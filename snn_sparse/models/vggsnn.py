@@ -12,7 +12,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from snn_sparse.models.base import SpikingModel, check_input, flatten, pool
+from snn_sparse.models.base import (SpikingModel, check_input, flatten, pool,
+                                    pooled_spikes_per_unit)
 
 
 class VGGSNN(SpikingModel):
@@ -25,9 +26,13 @@ class VGGSNN(SpikingModel):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     check_input(x, "vggsnn")
+    per_unit = 1  # spikes per unit of x, for the SOP count (layers.Conv)
     for i, item in enumerate(self.layout):
       if item == "P":
         x = pool(x, self.pooling)
+        per_unit *= pooled_spikes_per_unit(self.pooling)
       else:
-        x = self.conv_bn_spike(x, int(item), train=train, first=i == 0)
-    return self.readout(flatten(x))
+        x = self.conv_bn_spike(x, int(item), train=train, first=i == 0,
+                               spikes_per_unit=per_unit)
+        per_unit = 1
+    return self.readout(flatten(x), spikes_per_unit=per_unit)
