@@ -24,5 +24,17 @@ def test_config_is_valid_and_documented(name):
   train.validate_config(config)
   info = pipeline.dataset_info(config.data.name)
   train.create_model(config, info.num_classes)
-  algorithms.resolve_config(config.sparsity, total_steps=1000)
   assert config.model.name in models.MODELS
+  # Rewiring once per epoch of the examples actually trained on, and the
+  # docstring says how many examples choose the best iteration.
+  fraction = config.data.validation_fraction
+  steps = pipeline.steps_per_epoch(config.data.name, config.data.batch_size,
+                                   validation_fraction=fraction)
+  assert config.sparsity.rewire_every == steps
+  assert config.checkpoint_every_steps % steps == 0
+  algorithms.resolve_config(
+      config.sparsity, total_steps=steps * config.epochs_per_iteration *
+      config.num_iterations,
+      steps_per_iteration=steps * config.epochs_per_iteration)
+  validation = pipeline.split_sizes(config.data.name, fraction)["validation"]
+  assert f"{validation:,} of the" in " ".join(doc.split())

@@ -9,7 +9,9 @@ PLIF neurons, T=8. Data as for ``cifar10_resnet19.py``. Command::
 Expected run time: about 2 days on one modern GPU (the network has 36.7M
 parameters and T=8). Expected result: around 92% test accuracy; the
 literature's points on this network are STDS 92.49% at 11.33% connectivity
-and UPR 92.05% at 1.16%.
+and UPR 92.05% at 1.16%. Validation: 5,000 of the 50,000 training images are
+held out to choose the best iteration (45,000 trained on, 703 steps per
+epoch).
 """
 
 from experiments.configs import cifar10_resnet19
