@@ -55,6 +55,9 @@ flags.DEFINE_string("algorithm", "pq_dst", "Sparsity algorithm.")
 flags.DEFINE_string("scope", "layer", "PQ scope: layer, neuron or global.")
 flags.DEFINE_integer("repeats", 10, "Timed calls per step (median).")
 flags.DEFINE_integer("num_classes", 10, "Output classes.")
+flags.DEFINE_list("input_shape", [], "H,W,C of one input image (default: "
+                  "what the model is trained on, INPUT_SHAPES; e.g. "
+                  "--model mlp --input_shape 28,28,1).")
 flags.DEFINE_integer("num_devices", 0, "Devices of the data-parallel mesh "
                      "(0 or 1: one device).")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
@@ -190,6 +193,7 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
               if algo.has_rewire_event else 0.0)
   return {
       "model": model_name, "batch_size": batch_size, "time_steps": time_steps,
+      "input_shape": list(input_shape or INPUT_SHAPES[model_name]),
       "algorithm": algorithm, "scope": scope, "precision": precision,
       "conv_impl": conv_impl, "remat": remat,
       "train_samples_per_s": batch_size / train_s,
@@ -225,7 +229,7 @@ def parse_paired(spec: str) -> tuple[str, list]:
 
 def run_paired(model_name: str, batch_size: int, time_steps: int,
                field: str, values, repeats: int, num_classes: int = 10,
-               precision: str = "fp32") -> dict:
+               precision: str = "fp32", input_shape=None) -> dict:
   """Train-step medians of several values of one model field, timed alternately.
 
   Each round calls every variant's compiled train step once, so a change of
@@ -246,7 +250,7 @@ def run_paired(model_name: str, batch_size: int, time_steps: int,
     _, state, batch, (train_step, *_) = setup(
         model_name, batch_size, time_steps, algorithm="pq_dst",
         scope="layer", num_classes=num_classes, precision=precision,
-        model_overrides={field: value})
+        input_shape=input_shape, model_overrides={field: value})
     compiled[name] = train_step.lower(state, batch).compile()
     states[name], _ = compiled[name](state, batch)  # warm-up
   times = {name: [] for name in names}
@@ -258,7 +262,9 @@ def run_paired(model_name: str, batch_size: int, time_steps: int,
       times[name].append(time.perf_counter() - start)
   base = times[names[0]]
   return {"model": model_name, "batch_size": batch_size,
-          "time_steps": time_steps, "repeats": repeats, "field": field,
+          "time_steps": time_steps,
+          "input_shape": list(input_shape or INPUT_SHAPES[model_name]),
+          "repeats": repeats, "field": field,
           "train_step_s": {k: statistics.median(v) for k, v in times.items()},
           "ratio_to_first": {k: statistics.median(
               [t / b for t, b in zip(v, base)]) for k, v in times.items()},
@@ -275,8 +281,23 @@ def _print_table(rows: list[dict]) -> None:
                      else str(row[c])).rjust(12) for c in columns))
 
 
+def parse_input_shape(values: list[str]) -> tuple[int, int, int] | None:
+  """``["28", "28", "1"]`` -> ``(28, 28, 1)``; ``[]`` -> ``None``."""
+  if not values:
+    return None
+  try:
+    shape = tuple(int(v) for v in values)
+  except ValueError:
+    shape = ()
+  if len(shape) != 3 or min(shape) < 1:
+    raise ValueError(f"--input_shape must be H,W,C (three positive "
+                     f"integers, e.g. 28,28,1); got {','.join(values)!r}.")
+  return shape
+
+
 def main(argv):
   del argv
+  input_shape = parse_input_shape(FLAGS.input_shape)
   common = dict(algorithm=FLAGS.algorithm, scope=FLAGS.scope,
                 num_classes=FLAGS.num_classes, precision=FLAGS.precision,
                 conv_impl=FLAGS.conv_impl, remat=FLAGS.remat,
@@ -285,20 +306,21 @@ def main(argv):
     field, values = parse_paired(FLAGS.paired)
     print(json.dumps(run_paired(
         FLAGS.model, FLAGS.batch_size, FLAGS.time_steps, field, values,
-        FLAGS.repeats, FLAGS.num_classes, FLAGS.precision)))
+        FLAGS.repeats, FLAGS.num_classes, FLAGS.precision, input_shape)))
     return
   if FLAGS.smoke:
     out = run(**SMOKE, **common)
   elif FLAGS.sweep:
     time_steps = FLAGS.sweep_time_steps or [FLAGS.time_steps]
-    rows = [run(FLAGS.model, int(b), int(t), repeats=FLAGS.repeats, **common)
+    rows = [run(FLAGS.model, int(b), int(t), repeats=FLAGS.repeats,
+                input_shape=input_shape, **common)
             for t in time_steps for b in FLAGS.sweep_batch_sizes]
     _print_table(rows)
     print(json.dumps({"sweep": rows}))
     return
   else:
     out = run(FLAGS.model, FLAGS.batch_size, FLAGS.time_steps,
-              repeats=FLAGS.repeats, **common)
+              repeats=FLAGS.repeats, input_shape=input_shape, **common)
   width = max(map(len, out))
   for key, value in out.items():
     shown = f"{value:.4g}" if isinstance(value, float) else value

@@ -261,6 +261,64 @@ class TimeBatchNorm(nn.Module):
     return time_folded(bn, x)
 
 
+def _pool_windows(x: jax.Array, window: int) -> jax.Array:
+  """``[N, H, W, C] -> [N, H//k, k, W//k, k, C]`` (VALID: the rest dropped)."""
+  n, h, w, c = x.shape
+  hh, ww = h // window, w // window
+  x = x[:, :hh * window, :ww * window]
+  return x.reshape(n, hh, window, ww, window, c)
+
+
+def _window_taps(xw: jax.Array) -> list[jax.Array]:
+  """The ``k*k`` taps ``[N, H//k, W//k, C]`` of windows, in row-major order."""
+  k = xw.shape[2]
+  return [xw[:, :, a, :, b, :] for a in range(k) for b in range(k)]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
+  """``window`` x ``window`` max pooling, stride ``window``, VALID padding.
+
+  ``x``: ``[N, H, W, C]`` -> ``[N, H // window, W // window, C]``; equal to
+  ``flax.linen.max_pool(x, (k, k), (k, k))``, gradient included: the
+  gradient of each window goes to its first maximal element in row-major
+  order, as XLA's select-and-scatter sends it (spikes tie often). The
+  forward pass keeps only the position of that element (int8, one per
+  output) for the backward pass, and the backward pass is an elementwise
+  select instead of a scatter.
+  """
+  return functools.reduce(jnp.maximum, _window_taps(_pool_windows(x,
+                                                                   window)))
+
+
+def _max_pool_fwd(x, window):
+  taps = _window_taps(_pool_windows(x, window))
+  y = functools.reduce(jnp.maximum, taps)
+  first = jnp.full(y.shape, len(taps) - 1, jnp.int8)
+  for t in reversed(range(len(taps) - 1)):
+    first = jnp.where(taps[t] == y, jnp.int8(t), first)
+  return y, (first, x.shape)
+
+
+def _max_pool_bwd(window, residuals, g):
+  first, shape = residuals
+  n, h, w, c = shape
+  taps = [jnp.where(first == t, g, jnp.zeros((), g.dtype))
+          for t in range(window * window)]
+  rows = [jnp.stack(taps[a * window:(a + 1) * window], axis=3)
+          for a in range(window)]       # each [N, H//k, W//k, k, C]
+  gx = jnp.stack(rows, axis=2)          # [N, H//k, k, W//k, k, C]
+  hh, ww = h // window, w // window
+  gx = gx.reshape(n, hh * window, ww * window, c)
+  if (hh * window, ww * window) != (h, w):
+    gx = jnp.pad(gx, ((0, 0), (0, h - hh * window), (0, w - ww * window),
+                      (0, 0)))
+  return (gx,)
+
+
+max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
 def repeat_time(x: jax.Array, time_steps: int) -> jax.Array:
   """Direct encoding: ``[B, ...] -> [T, B, ...]``, the same input at every step."""
   return jnp.broadcast_to(x[None], (time_steps,) + x.shape)

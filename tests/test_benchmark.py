@@ -45,6 +45,14 @@ def test_parse_paired():
     benchmark.parse_paired("unroll")
 
 
+def test_parse_input_shape():
+  assert benchmark.parse_input_shape(["28", "28", "1"]) == (28, 28, 1)
+  assert benchmark.parse_input_shape([]) is None
+  for bad in (["28", "28"], ["28", "x", "1"], ["28", "28", "0"]):
+    with pytest.raises(ValueError, match="--input_shape must be H,W,C"):
+      benchmark.parse_input_shape(bad)
+
+
 def test_paired_run_times_each_variant():
   smoke = {k: v for k, v in benchmark.SMOKE.items() if k not in (
       "input_shape", "model_overrides", "repeats")}

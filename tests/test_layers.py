@@ -364,3 +364,30 @@ def test_spiking_input_counts_fractional_and_negative_values_by_magnitude():
   x = jnp.array([[0.5, 0.0], [-0.5, 2.5], [0.0, 0.0]])
   dense = layers.Dense(3, use_bias=False, spikes_per_unit=2)
   np.testing.assert_allclose(_ops(dense, kernel, x), [2.0, 7.0, 0.0])
+
+
+@pytest.mark.parametrize("shape,window,kind", [
+    ((3, 8, 8, 5), 2, "spikes"),    # binary: many ties per window
+    ((2, 7, 9, 3), 2, "halves"),    # odd sizes (VALID drops the rest), ties
+    ((2, 9, 6, 4), 3, "normal"),    # window 3
+    ((1, 4, 4, 2), 2, "zeros"),     # every element of every window ties
+])
+def test_max_pool_equals_xla_values_and_gradients_ties_included(shape, window,
+                                                                kind):
+  k = jax.random.key(0)
+  x = {"spikes": (jax.random.uniform(k, shape) < 0.3).astype(jnp.float32),
+       "halves": jnp.round(jax.random.normal(k, shape) * 2) / 2,
+       "normal": jax.random.normal(k, shape),
+       "zeros": jnp.zeros(shape)}[kind]
+  out_shape = (shape[0], shape[1] // window, shape[2] // window, shape[3])
+  g = jax.random.normal(jax.random.key(1), out_shape)
+  reference = lambda x: nn.max_pool(x, (window, window), (window, window))
+  y_ref, vjp_ref = jax.vjp(reference, x)
+  y, vjp = jax.vjp(jax.jit(lambda x: layers.max_pool(x, window)), x)
+  np.testing.assert_array_equal(y, y_ref)
+  # Each window's gradient goes to its first maximal element (row-major).
+  np.testing.assert_array_equal(vjp(g)[0], vjp_ref(g)[0])
+  if kind == "zeros":
+    gx = np.asarray(vjp(g)[0])
+    np.testing.assert_array_equal(gx[:, ::2, ::2], g)
+    assert np.count_nonzero(gx) == np.count_nonzero(g)

@@ -356,3 +356,26 @@ def test_spikes_after_training_dropout_count_once():
         variables["params"][layer]["kernel"], spikes.shape[1:])
     np.testing.assert_allclose(inter[layer]["sops"][0],
                                (spikes != 0) @ fan_out, rtol=1e-6)
+
+
+def test_max_pool_implementations_agree_in_a_model():
+  x = (jax.random.uniform(jax.random.key(0), (4, 2, 12, 12, 1)) < 0.5
+       ).astype(jnp.float32)
+  labels = jnp.array([1, 3])
+  grads, values = {}, {}
+  for impl in ("mask", "xla"):
+    model = models.create("convnet", num_classes=10, max_pool_impl=impl)
+    variables = model.init(jax.random.key(1), x, train=False)
+
+    def loss(params):
+      logits, _ = model.apply({**variables, "params": params}, x, train=True,
+                              mutable=["batch_stats"])
+      return losses.mean_cross_entropy(logits, labels)
+
+    values[impl], grads[impl] = jax.value_and_grad(loss)(variables["params"])
+  np.testing.assert_allclose(values["mask"], values["xla"], rtol=1e-6)
+  chex.assert_trees_all_close(grads["mask"], grads["xla"], rtol=1e-5,
+                              atol=1e-6)
+  with pytest.raises(ValueError, match="max_pool_impl 'fast'"):
+    models.create("convnet", num_classes=10, max_pool_impl="fast").init(
+        jax.random.key(1), x, train=False)

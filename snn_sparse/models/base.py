@@ -19,6 +19,7 @@ from snn_sparse import conv_cpu, layers, neurons
 
 DTYPES = ("float32", "bfloat16")
 REMAT_MODES = ("none", "neuron", "block")
+MAX_POOL_IMPLS = ("mask", "xla")
 
 
 class SpikingModel(nn.Module):
@@ -46,6 +47,10 @@ class SpikingModel(nn.Module):
     conv_impl: ``"auto"``, ``"matmul_wgrad"`` or ``"xla"``: the convolution
       of ``snn_sparse.conv_cpu.get_conv_fn`` (``"auto"``: the per-tap matmul
       weight gradient on CPU, XLA's convolution on GPU/TPU).
+    max_pool_impl: ``"mask"`` (``layers.max_pool``: the gradient is an
+      elementwise select on the saved position of each window's maximum)
+      or ``"xla"`` (``flax.linen.max_pool``, whose gradient is XLA's
+      select-and-scatter). Equal values and gradients.
   """
 
   num_classes: int = 10
@@ -61,6 +66,11 @@ class SpikingModel(nn.Module):
   dtype: str = "float32"
   remat: str = "none"
   conv_impl: str = "auto"
+  max_pool_impl: str = "mask"
+
+  def pool(self, x: jax.Array, kind: str, window: int = 2) -> jax.Array:
+    """:func:`pool` with this model's ``max_pool_impl``."""
+    return pool(x, kind, window, max_pool_impl=self.max_pool_impl)
 
   def shared_fields(self) -> dict:
     """The ``SpikingModel`` fields (minus ``num_classes``), for sub-blocks."""
@@ -137,14 +147,22 @@ def check_input(x: jax.Array, name: str) -> None:
         "snn_sparse.layers.repeat_time(images, T).")
 
 
-def pool(x: jax.Array, kind: str, window: int = 2) -> jax.Array:
+def pool(x: jax.Array, kind: str, window: int = 2, *,
+         max_pool_impl: str = "mask") -> jax.Array:
   """Time-folded ``window``x``window`` pooling with stride ``window``.
+
+  ``max_pool_impl``: see ``SpikingModel.max_pool_impl``.
 
   The layer that reads an average pool of spikes must count each pooled
   value as ``window**2`` times as many spikes: pass it
   :func:`pooled_spikes_per_unit`.
   """
-  if kind == "max":
+  if kind == "max" and max_pool_impl not in MAX_POOL_IMPLS:
+    raise ValueError(f"Unknown max_pool_impl {max_pool_impl!r}; choose one "
+                     f"of {MAX_POOL_IMPLS}.")
+  if kind == "max" and max_pool_impl == "mask":
+    fn = lambda y: layers.max_pool(y, window)
+  elif kind == "max":
     fn = lambda y: nn.max_pool(y, (window, window), (window, window))
   elif kind == "avg":
     fn = lambda y: nn.avg_pool(y, (window, window), (window, window))

@@ -7,7 +7,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from snn_sparse.models.base import (SpikingModel, check_input, flatten, pool,
+from snn_sparse.models.base import (SpikingModel, check_input, flatten,
                                     pooled_spikes_per_unit)
 
 
@@ -29,7 +29,7 @@ class SpikingConvNet(SpikingModel):
     for i, width in enumerate(self.features):
       x = self.conv_bn_spike(x, width, train=train, first=i == 0,
                              spikes_per_unit=per_unit)
-      x = pool(x, self.pooling)
+      x = self.pool(x, self.pooling)
       per_unit = pooled_spikes_per_unit(self.pooling)
     x = self.spike(self.dense(flatten(x), self.hidden,
                               spikes_per_unit=per_unit))

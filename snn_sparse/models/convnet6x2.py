@@ -11,7 +11,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from snn_sparse.models.base import SpikingModel, check_input, flatten, pool
+from snn_sparse.models.base import SpikingModel, check_input, flatten
 
 
 class ConvNet6x2(SpikingModel):
@@ -30,7 +30,7 @@ class ConvNet6x2(SpikingModel):
       for i in range(3):
         x = self.conv_bn_spike(x, self.width, train=train,
                                first=stage == i == 0)
-      x = pool(x, "max")
+      x = self.pool(x, "max")
     # One dropout mask per sample, shared across time steps.
     drop = nn.Dropout(self.dropout, broadcast_dims=(0,), deterministic=not train)
     # A kept spike is 1 / (1 - dropout) after dropout in training (SOPs).

@@ -12,7 +12,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from snn_sparse.models.base import (SpikingModel, check_input, flatten, pool,
+from snn_sparse.models.base import (SpikingModel, check_input, flatten,
                                     pooled_spikes_per_unit)
 
 
@@ -29,7 +29,7 @@ class VGGSNN(SpikingModel):
     per_unit = 1  # spikes per unit of x, for the SOP count (layers.Conv)
     for i, item in enumerate(self.layout):
       if item == "P":
-        x = pool(x, self.pooling)
+        x = self.pool(x, self.pooling)
         per_unit *= pooled_spikes_per_unit(self.pooling)
       else:
         x = self.conv_bn_spike(x, int(item), train=train, first=i == 0,

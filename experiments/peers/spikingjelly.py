@@ -6,13 +6,18 @@ not depend on, so run it in a separate virtual environment::
 
   python -m venv /tmp/sjvenv
   /tmp/sjvenv/bin/pip install torch==2.13.0 spikingjelly==2.0.0 numpy
-  /tmp/sjvenv/bin/python experiments/peers/spikingjelly_resnet19.py \
+  /tmp/sjvenv/bin/python experiments/peers/spikingjelly.py \
       --model resnet19 --batch_sizes 8,32 --time_steps 2 --repeats 5
+  /tmp/sjvenv/bin/python experiments/peers/spikingjelly.py \
+      --model convnet --batch_sizes 128 --repeats 9
 
 The networks match ``snn_sparse.models`` layer for layer: ResNet19 (conv3x3
 128 stem, [3, 3, 2] basic blocks of width [128, 256, 512], strides [1, 2, 2],
-global average pool, FC 256, FC classes; T=2 on 32x32x3) and VGGSNN (64, 128,
-P, 256, 256, P, 512, 512, P, 512, 512, P, FC; T=10 on 48x48x2), with
+global average pool, FC 256, FC classes; T=2 on 32x32x3), VGGSNN (64, 128,
+P, 256, 256, P, 512, 512, P, 512, 512, P, FC; T=10 on 48x48x2), the small
+convnet (conv3x3 32, BN, LIF, max pool; conv3x3 64, BN, LIF, max pool; FC
+128, LIF; FC classes; T=4 on 28x28x1) and the MLP (FC 256, LIF, FC 128, LIF,
+FC classes; T=4 on 28x28x1), with
 multi-step LIF neurons (tau=2, decay_input=False, hard reset, sigmoid
 surrogate alpha=4) and BatchNorm over the time-folded batch. Masks are not
 applied (dense): XLA CPU and PyTorch CPU both run dense kernels, so the cost
@@ -100,17 +105,50 @@ class VGGSNN(nn.Module):
     return self.fc(self.features(x).flatten(2))
 
 
-MODELS = {"resnet19": (ResNet19, (3, 32, 32), 2),
-          "vggsnn": (VGGSNN, (2, 48, 48), 10)}
+class ConvNet(nn.Module):
+  """[T, B, 1, 28, 28] -> [T, B, classes]: snn_sparse's ``convnet``."""
+
+  def __init__(self, num_classes=10):
+    super().__init__()
+    self.features = nn.Sequential(
+        conv_bn(1, 32), lif(), layer.MaxPool2d(2, 2, step_mode="m"),
+        conv_bn(32, 64), lif(), layer.MaxPool2d(2, 2, step_mode="m"))
+    self.head = nn.Sequential(layer.Linear(64 * 7 * 7, 128, step_mode="m"),
+                              lif(),
+                              layer.Linear(128, num_classes, step_mode="m"))
+
+  def forward(self, x):
+    return self.head(self.features(x).flatten(2))
+
+
+class MLP(nn.Module):
+  """[T, B, 1, 28, 28] -> [T, B, classes]: snn_sparse's ``mlp`` (256-128)."""
+
+  def __init__(self, num_classes=10):
+    super().__init__()
+    self.net = nn.Sequential(
+        layer.Linear(28 * 28, 256, step_mode="m"), lif(),
+        layer.Linear(256, 128, step_mode="m"), lif(),
+        layer.Linear(128, num_classes, step_mode="m"))
+
+  def forward(self, x):
+    return self.net(x.flatten(2))
+
+
+# name: (network, input [C, H, W], default T, direct-encoded images?)
+MODELS = {"resnet19": (ResNet19, (3, 32, 32), 2, True),
+          "vggsnn": (VGGSNN, (2, 48, 48), 10, False),
+          "convnet": (ConvNet, (1, 28, 28), 4, True),
+          "mlp": (MLP, (1, 28, 28), 4, True)}
 
 
 def time_train_step(model_name, batch_size, time_steps, repeats):
-  cls, shape, _ = MODELS[model_name]
+  cls, shape, _, images = MODELS[model_name]
   net = cls()
   opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
   x = torch.randn((batch_size,) + shape)
   labels = torch.randint(0, 10, (batch_size,))
-  if model_name == "resnet19":  # direct encoding: repeat the image over T
+  if images:  # direct encoding: repeat the image over T
     inputs = x.unsqueeze(0).repeat(time_steps, 1, 1, 1, 1)
   else:  # event frames [T, B, C, H, W]
     inputs = (torch.rand((time_steps, batch_size) + shape) < 0.1).float()
