@@ -6,9 +6,9 @@ not depend on, so run it in a separate virtual environment::
 
   python -m venv /tmp/sjvenv
   /tmp/sjvenv/bin/pip install torch==2.13.0 spikingjelly==2.0.0 numpy
-  /tmp/sjvenv/bin/python experiments/peers/spikingjelly.py \
+  /tmp/sjvenv/bin/python experiments/peers/spikingjelly_peer.py \
       --model resnet19 --batch_sizes 8,32 --time_steps 2 --repeats 5
-  /tmp/sjvenv/bin/python experiments/peers/spikingjelly.py \
+  /tmp/sjvenv/bin/python experiments/peers/spikingjelly_peer.py \
       --model convnet --batch_sizes 128 --repeats 9
 
 The networks match ``snn_sparse.models`` layer for layer: ResNet19 (conv3x3
