@@ -137,7 +137,10 @@ def setup(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   config.sparsity.algorithm = algorithm
   config.sparsity.scope = scope
   total_steps = 1000
-  model = train.create_model(config, num_classes)
+  # Images repeated over T, as the trainer feeds them; VGGSNN's data are
+  # event frames, whose first layer cannot be run once.
+  model = train.create_model(config, num_classes,
+                             static_images=model_name != "vggsnn")
   algo = algorithms.create(config.sparsity, total_steps=total_steps)
   tx = train.create_optimizer(config, algo, steps_per_epoch=100,
                               steps_per_iteration=total_steps,

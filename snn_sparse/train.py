@@ -136,9 +136,15 @@ def _diff_keys(a, b, prefix=""):
 # ----------------------------------------------------------------------------
 # Building blocks
 # ----------------------------------------------------------------------------
-def create_model(config, num_classes: int):
-  """The model of ``config.model`` (its ``name`` plus field overrides)."""
-  fields = {k: v for k, v in config.model.items() if k != "name"}
+def create_model(config, num_classes: int, *, static_images: bool = False):
+  """The model of ``config.model`` (its ``name`` plus field overrides).
+
+  ``static_images``: the data are images, repeated over the time steps
+  (direct encoding), so the model may run its first layer once
+  (``repeated_input``, unless ``config.model`` sets it).
+  """
+  fields = {"repeated_input": static_images,
+            **{k: v for k, v in config.model.items() if k != "name"}}
   return models.create(config.model.name, num_classes=num_classes, **fields)
 
 
@@ -322,7 +328,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   steps_per_iteration = steps_per_epoch * config.epochs_per_iteration
   total_steps = steps_per_iteration * config.num_iterations
 
-  model = create_model(config, info.num_classes)
+  model = create_model(config, info.num_classes,
+                       static_images=not info.frames)
   algo = algorithms.create(config.sparsity, total_steps=total_steps,
                            steps_per_iteration=steps_per_iteration)
   tx = create_optimizer(config, algo, steps_per_epoch=steps_per_epoch,

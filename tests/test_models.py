@@ -379,3 +379,50 @@ def test_max_pool_implementations_agree_in_a_model():
   with pytest.raises(ValueError, match="max_pool_impl 'fast'"):
     models.create("convnet", num_classes=10, max_pool_impl="fast").init(
         jax.random.key(1), x, train=False)
+
+
+@pytest.mark.parametrize("name,image_shape,time_steps", [
+    ("convnet", (3, 12, 12, 1), 4), ("mlp", (3, 8, 8, 1), 4),
+    ("resnet19", (2, 8, 8, 3), 2)])
+def test_repeated_input_runs_the_first_layer_once_with_equal_results(
+    name, image_shape, time_steps):
+  images = jax.random.normal(jax.random.key(0), image_shape)
+  x = layers.repeat_time(images, time_steps)
+  labels = jnp.arange(image_shape[0])
+  out = {}
+  for repeated in (False, True):
+    model = models.create(name, num_classes=10, repeated_input=repeated)
+    variables = model.init(jax.random.key(1), x, train=False)
+
+    def loss(params):
+      logits, updates = model.apply({**variables, "params": params}, x,
+                                    train=True, mutable=["batch_stats"])
+      return losses.mean_cross_entropy(logits, labels), updates
+
+    (value, updates), grads = jax.value_and_grad(loss, has_aux=True)(
+        variables["params"])
+    # Evaluation counts operations and runs the full first layer.
+    logits, inter = model.apply(variables, x, train=False,
+                                mutable=["intermediates"])
+    # The first layer's work in a training step, from XLA's cost analysis.
+    flops = jax.jit(jax.grad(lambda p: loss(p)[0])).lower(
+        variables["params"]).compile().cost_analysis()["flops"]
+    out[repeated] = (value, grads, updates, logits, inter, flops)
+  off, on = out[False], out[True]
+  np.testing.assert_allclose(on[0], off[0], rtol=1e-6)
+  chex.assert_trees_all_close(on[1], off[1], rtol=1e-4, atol=1e-6)
+  chex.assert_trees_all_close(on[2], off[2], rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(on[3:5], off[3:5])
+  assert on[5] < off[5]  # less work
+
+
+def test_the_trainer_repeats_images_but_never_event_frames():
+  from experiments.configs import default, digits_events
+  from snn_sparse import train
+  assert train.create_model(default.get_config(), 10,
+                            static_images=True).repeated_input
+  assert not train.create_model(digits_events.get_config(), 10,
+                                static_images=False).repeated_input
+  config = default.get_config()
+  config.model.repeated_input = False  # the config has the last word
+  assert not train.create_model(config, 10, static_images=True).repeated_input

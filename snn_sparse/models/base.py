@@ -51,6 +51,16 @@ class SpikingModel(nn.Module):
       elementwise select on the saved position of each window's maximum)
       or ``"xla"`` (``flax.linen.max_pool``, whose gradient is XLA's
       select-and-scatter). Equal values and gradients.
+    repeated_input: the input repeats one frame at every time step (direct
+      encoding of a static image, ``layers.repeat_time``). The first layer
+      and its BatchNorm then run once, on ``x[0]``, and their output is
+      repeated over T: T times less work there, the same values (BatchNorm
+      statistics over T identical copies are those of one) and the same
+      gradients (the cotangents of the T copies are summed first). Only
+      while the layer does not report its operations (training steps);
+      evaluation, which counts them, runs the full layer. Never set it for
+      time-varying input such as event frames: only ``x[0]`` would be read.
+      The trainer sets it for image datasets.
   """
 
   num_classes: int = 10
@@ -67,6 +77,7 @@ class SpikingModel(nn.Module):
   remat: str = "none"
   conv_impl: str = "auto"
   max_pool_impl: str = "mask"
+  repeated_input: bool = False
 
   def pool(self, x: jax.Array, kind: str, window: int = 2) -> jax.Array:
     """:func:`pool` with this model's ``max_pool_impl``."""
@@ -112,8 +123,18 @@ class SpikingModel(nn.Module):
                        dtype=self.compute_dtype(),
                        conv_general_dilated=conv_cpu.get_conv_fn(
                            self.conv_impl))
-    x = layers.time_folded(conv, x)
-    return layers.TimeBatchNorm(use_running_average=not train)(x)
+    bn = layers.TimeBatchNorm(use_running_average=not train)
+    return self._once_if_repeated(
+        lambda v: bn(layers.time_folded(conv, v)), x, first)
+
+  def _once_if_repeated(self, fn, x: jax.Array, first: bool) -> jax.Array:
+    """``fn(x)``; on the first layer of a ``repeated_input`` model (and
+    while no operations are counted), ``fn(x[:1])`` repeated over T."""
+    if (first and self.repeated_input
+        and not self.is_mutable_collection("intermediates")):
+      y = fn(x[:1])
+      return jnp.broadcast_to(y, (x.shape[0],) + y.shape[1:])
+    return fn(x)
 
   def conv_bn_spike(self, x, features, *, kernel=3, stride=1, train=True,
                     first=False, spikes_per_unit=1.0):
@@ -130,7 +151,8 @@ class SpikingModel(nn.Module):
     layer = layers.Dense(features, analog_input=first and self.analog_input,
                          spikes_per_unit=spikes_per_unit,
                          dtype=self.compute_dtype())
-    return layers.time_folded(layer, x)
+    return self._once_if_repeated(lambda v: layers.time_folded(layer, v), x,
+                                  first)
 
   def readout(self, x: jax.Array, spikes_per_unit=1.0) -> jax.Array:
     """Analog output layer: ``[T, B, F] -> [T, B, num_classes]`` (float32)."""
