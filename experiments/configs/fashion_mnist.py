@@ -10,8 +10,8 @@ manual_dir``, or a download where a network exists. Command::
 6,000 of the 60,000 training images are held out as the validation set that
 chooses the best iteration (54,000 trained on, 421 steps per epoch).
 
-Expected run time: about 65 minutes on 2 CPU cores (training runs at about
-300 samples/s there; 20 epochs).
+Expected run time: about 35 minutes on 2 CPU cores (training runs at about
+550 samples/s there; 20 epochs).
 Expected result: test accuracy about 0.90 with connectivity falling from
 0.50 to about 0.16 over the 10 iterations. A shortened run (2 iterations of
 one epoch, rewiring after steps 140 and 280 of each 421-step iteration)::
@@ -21,9 +21,9 @@ one epoch, rewiring after steps 140 and 280 of each 421-step iteration)::
       --config.num_iterations=2 --config.epochs_per_iteration=1 \
       --config.sparsity.rewire_every=140
 
-measured validation / test accuracy 0.884 / 0.872 at connectivity 0.50
-(iteration 1) and 0.900 / 0.894 at 0.425 (iteration 2, best), with 42% of
-the synapses grown in iteration 1 surviving its net prune (7 minutes).
+measured validation / test accuracy 0.885 / 0.870 at connectivity 0.50
+(iteration 1) and 0.902 / 0.897 at 0.425 (iteration 2, best), with 41% of
+the synapses grown in iteration 1 surviving its net prune (4 minutes).
 """
 
 from experiments.configs import default
