@@ -60,10 +60,12 @@ def _input_events(x: jax.Array, analog_input: bool) -> jax.Array:
   return jnp.abs(x).astype(jnp.float32)
 
 
-def _ops(per_sample: jax.Array, analog_input: bool,
-         spikes_per_unit: float) -> jax.Array:
-  """Scales the ``[N]`` sums of ``_input_events * fan_out`` to operations."""
-  return per_sample if analog_input else per_sample * spikes_per_unit
+def _ops(per_sample: jax.Array, analog_input: bool, spikes_per_unit: float,
+         repeats: int) -> jax.Array:
+  """Scales the ``[N]`` sums of ``_input_events * fan_out`` to operations,
+  repeated ``repeats`` times along the folded batch (``[repeats * N]``)."""
+  ops = per_sample if analog_input else per_sample * spikes_per_unit
+  return jnp.tile(ops, repeats) if repeats > 1 else ops
 
 
 def _input_fan_out(kernel: jax.Array, in_shape, strides, padding) -> jax.Array:
@@ -129,6 +131,10 @@ class Conv(nn.Conv):
     spikes_per_unit: how many spikes (events) an input value of 1 stands
       for (see above); 1 for spikes and event counts. The models set it
       where they pool (``models.base.pooled_spikes_per_unit``).
+    ops_repeats: the layer runs on one time step that stands for this many
+      identical ones (a ``repeated_input`` model's first layer): the sown
+      ``[N]`` operations are tiled to ``[ops_repeats * N]``, the time-folded
+      count of all steps.
     conv_general_dilated: the convolution (below).
 
   The convolution defaults to ``conv_cpu.auto_conv_general_dilated``: on the
@@ -143,6 +149,7 @@ class Conv(nn.Conv):
       conv_cpu.auto_conv_general_dilated)
   analog_input: bool = False
   spikes_per_unit: float = 1.0
+  ops_repeats: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -152,7 +159,8 @@ class Conv(nn.Conv):
                              self.strides, self.padding)
       ops = jnp.einsum("n...,...->n", _input_events(x, self.analog_input),
                        cover, precision=jax.lax.Precision.HIGHEST)
-      ops = _ops(ops, self.analog_input, self.spikes_per_unit)
+      ops = _ops(ops, self.analog_input, self.spikes_per_unit,
+                 self.ops_repeats)
       self.sow("intermediates", _ops_name(self.analog_input), ops)
     return y
 
@@ -167,12 +175,13 @@ class Dense(nn.Dense):
   spiking input (e.g. ``spikes_per_unit = H*W`` after a global average pool
   over ``H x W`` positions), ``x != 0`` for analog input (MACs).
 
-  Attributes (besides ``nn.Dense``'s): ``analog_input`` and
-  ``spikes_per_unit``, as in ``Conv``.
+  Attributes (besides ``nn.Dense``'s): ``analog_input``,
+  ``spikes_per_unit`` and ``ops_repeats``, as in ``Conv``.
   """
 
   analog_input: bool = False
   spikes_per_unit: float = 1.0
+  ops_repeats: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -182,7 +191,8 @@ class Dense(nn.Dense):
       ops = jnp.matmul(_input_events(x, self.analog_input),
                        fan_out.astype(jnp.float32),
                        precision=jax.lax.Precision.HIGHEST)
-      ops = _ops(ops, self.analog_input, self.spikes_per_unit)
+      ops = _ops(ops, self.analog_input, self.spikes_per_unit,
+                 self.ops_repeats)
       self.sow("intermediates", _ops_name(self.analog_input), ops)
     return y
 

@@ -401,7 +401,7 @@ def test_repeated_input_runs_the_first_layer_once_with_equal_results(
 
     (value, updates), grads = jax.value_and_grad(loss, has_aux=True)(
         variables["params"])
-    # Evaluation counts operations and runs the full first layer.
+    # Evaluation also runs the first layer once, and counts T steps of it.
     logits, inter = model.apply(variables, x, train=False,
                                 mutable=["intermediates"])
     # The first layer's work in a training step, from XLA's cost analysis.

@@ -56,11 +56,11 @@ class SpikingModel(nn.Module):
       and its BatchNorm then run once, on ``x[0]``, and their output is
       repeated over T: T times less work there, the same values (BatchNorm
       statistics over T identical copies are those of one) and the same
-      gradients (the cotangents of the T copies are summed first). Only
-      while the layer does not report its operations (training steps);
-      evaluation, which counts them, runs the full layer. Never set it for
-      time-varying input such as event frames: only ``x[0]`` would be read.
-      The trainer sets it for image datasets.
+      gradients (the cotangents of the T copies are summed first). The
+      operations it reports are still those of T steps (``ops_repeats`` of
+      ``layers.Conv``/``Dense``). Never set it for time-varying input such
+      as event frames: only ``x[0]`` would be read. The trainer sets it for
+      image datasets.
   """
 
   num_classes: int = 10
@@ -120,6 +120,7 @@ class SpikingModel(nn.Module):
                        use_bias=False,
                        analog_input=first and self.analog_input,
                        spikes_per_unit=spikes_per_unit,
+                       ops_repeats=self._ops_repeats(x, first),
                        dtype=self.compute_dtype(),
                        conv_general_dilated=conv_cpu.get_conv_fn(
                            self.conv_impl))
@@ -127,11 +128,14 @@ class SpikingModel(nn.Module):
     return self._once_if_repeated(
         lambda v: bn(layers.time_folded(conv, v)), x, first)
 
+  def _ops_repeats(self, x: jax.Array, first: bool) -> int:
+    """How many time steps one computed step of this layer stands for."""
+    return x.shape[0] if first and self.repeated_input else 1
+
   def _once_if_repeated(self, fn, x: jax.Array, first: bool) -> jax.Array:
-    """``fn(x)``; on the first layer of a ``repeated_input`` model (and
-    while no operations are counted), ``fn(x[:1])`` repeated over T."""
-    if (first and self.repeated_input
-        and not self.is_mutable_collection("intermediates")):
+    """``fn(x)``; on the first layer of a ``repeated_input`` model,
+    ``fn(x[:1])`` repeated over T."""
+    if self._ops_repeats(x, first) > 1:
       y = fn(x[:1])
       return jnp.broadcast_to(y, (x.shape[0],) + y.shape[1:])
     return fn(x)
@@ -150,6 +154,7 @@ class SpikingModel(nn.Module):
     """
     layer = layers.Dense(features, analog_input=first and self.analog_input,
                          spikes_per_unit=spikes_per_unit,
+                         ops_repeats=self._ops_repeats(x, first),
                          dtype=self.compute_dtype())
     return self._once_if_repeated(lambda v: layers.time_folded(layer, v), x,
                                   first)
