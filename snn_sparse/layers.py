@@ -297,8 +297,7 @@ def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
   output) for the backward pass, and the backward pass is an elementwise
   select instead of a scatter.
   """
-  return functools.reduce(jnp.maximum, _window_taps(_pool_windows(x,
-                                                                   window)))
+  return _max_pool_fwd(x, window)[0]
 
 
 def _max_pool_fwd(x, window):

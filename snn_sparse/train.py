@@ -163,6 +163,12 @@ def create_optimizer(config, algo, *, steps_per_epoch: int,
                               else restart))
 
 
+def model_for_dataset(config, info: pipeline.DatasetInfo):
+  """The model of ``config`` for dataset ``info``: images are repeated over
+  the time steps (direct encoding), event frames are not."""
+  return create_model(config, info.num_classes, static_images=not info.frames)
+
+
 def initial_state(config, model, algo, tx, input_shape) -> TrainState:
   """Params, batch stats, masks, optimizer and sparsity state at step 0."""
   key = jax.random.key(config.seed)
@@ -328,8 +334,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   steps_per_iteration = steps_per_epoch * config.epochs_per_iteration
   total_steps = steps_per_iteration * config.num_iterations
 
-  model = create_model(config, info.num_classes,
-                       static_images=not info.frames)
+  model = model_for_dataset(config, info)
   algo = algorithms.create(config.sparsity, total_steps=total_steps,
                            steps_per_iteration=steps_per_iteration)
   tx = create_optimizer(config, algo, steps_per_epoch=steps_per_epoch,
@@ -438,11 +443,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       flat = algorithms.flatten_report(jax.device_get(report))
       log.write("iteration_end", step=step, iteration=iteration,
                 mask_fingerprint=int(fingerprint), **flat)
-      if "total/grown_survival" in flat:
+      if "grown_survival" in report:  # a net prune (None where undefined)
         row["grown_survival"] = flat["total/grown_survival"]
         row["grown_survival_per_layer"] = {
-            k.removeprefix("grown_survival/"): v for k, v in flat.items()
-            if k.startswith("grown_survival/")}
+            k: flat[f"grown_survival/{k}"] for k in report["grown_survival"]}
     meta["iterations_done"] = iteration
     ckpt.save(state, meta)
     progress.restart(step)

@@ -419,10 +419,15 @@ def test_repeated_input_runs_the_first_layer_once_with_equal_results(
 def test_the_trainer_repeats_images_but_never_event_frames():
   from experiments.configs import default, digits_events
   from snn_sparse import train
-  assert train.create_model(default.get_config(), 10,
-                            static_images=True).repeated_input
-  assert not train.create_model(digits_events.get_config(), 10,
-                                static_images=False).repeated_input
+  from snn_sparse.data import pipeline
+  for name in ("digits", "fashion_mnist", "cifar10"):
+    assert train.model_for_dataset(
+        default.get_config(), pipeline.dataset_info(name)).repeated_input
+  for name in ("digits_events", "cifar10_dvs", "nmnist"):
+    assert not train.model_for_dataset(
+        digits_events.get_config(), pipeline.dataset_info(name)
+    ).repeated_input
   config = default.get_config()
   config.model.repeated_input = False  # the config has the last word
-  assert not train.create_model(config, 10, static_images=True).repeated_input
+  assert not train.model_for_dataset(
+      config, pipeline.dataset_info("digits")).repeated_input

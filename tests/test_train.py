@@ -127,7 +127,7 @@ def test_sap_learning_rate_restarts_each_iteration(tmp_path):
   for step in range(1, 41):
     assert lr[step] == pytest.approx(
         0.05 * 0.5 * (1 + np.cos(np.pi * ((step - 1) % 20) / 20)), abs=1e-6)
-  # The other algorithms keep one schedule over the run (unless told).
+  # Told not to restart, SAP keeps the whole-run cosine:
   config = _config(num_iterations=2, log_every_steps=1,
                    **{"optimizer.restart_each_iteration": False,
                       "sparsity.algorithm": "sap"})

@@ -382,7 +382,7 @@ def resolve_config(config, *, total_steps: int | None = None,
             "rewire_every steps of an iteration. Set it below "
             f"{steps_per_iteration}, or to 0 for no in-iteration events.")
     if algo == "gmp":
-      quiet = every - (-cfg["rewire_end"]) % steps_per_iteration
+      quiet = every - steps_left(cfg["rewire_end"], steps_per_iteration)
       if quiet > 0:
         if "rewire_end" in given and given["rewire_end"]:
           _fail("rewire_end",
@@ -396,6 +396,14 @@ def resolve_config(config, *, total_steps: int | None = None,
 # ---------------------------------------------------------------------------
 # Reports.
 # ---------------------------------------------------------------------------
+
+
+def steps_left(step: int, steps_per_iteration: int) -> int:
+  """Steps of its iteration still to come after optimizer step ``step``.
+
+  Iteration ``i`` is steps ``((i-1)*S, i*S]``; 0 at its last step.
+  """
+  return (-int(step)) % steps_per_iteration
 
 
 def _zeros_like_masks(masks):
@@ -544,7 +552,7 @@ class SparsityAlgorithm:
     False without ``steps_per_iteration``.
     """
     spi = self.steps_per_iteration
-    return bool(spi) and (-int(step)) % spi < self.config.rewire_every
+    return bool(spi) and steps_left(step, spi) < self.config.rewire_every
 
   def validate(self, state) -> None:
     """Host-side checks on a freshly built ``TrainState``; raises ValueError."""
