@@ -5,7 +5,8 @@ r"""Benchmark the real jitted train, eval and rewiring steps of a model.
       [--precision fp32|bf16] [--conv_impl auto|matmul_wgrad|xla] \
       [--remat none|neuron|block]
   python -m experiments.benchmark --model resnet19 --sweep \
-      --sweep_batch_sizes 8,32 --sweep_time_steps 2,4
+      [--sweep_batch_sizes 8,32] [--sweep_time_steps 2,4]
+  python -m experiments.benchmark --model convnet --sweep  # the study's
   python -m experiments.benchmark --model resnet19 --batch_size 32 \
       --time_steps 2 --repeats 7 --paired unroll=1,true
   python -m experiments.benchmark --smoke   # a tiny model, 1 repeat, seconds
@@ -20,7 +21,8 @@ and warms them up, then times the median of ``--repeats`` calls of each with
 ``achieved_gflops`` (plus ``xla_memory_mib``: XLA's buffer sizes of the
 compiled train step, arguments + outputs + temporaries, which unlike the
 process-wide peak RSS is per configuration). ``--sweep`` runs every batch size
-x T and prints a table of cost and memory, then one JSON line holding the list
+x T (by default the model's ``SWEEPS``: for the small models the
+Fashion-MNIST study's batch 128, T = 4 and its neighbours) and prints a table of cost and memory, then one JSON line holding the list
 of rows. ``--smoke`` is a tiny convnet on 8x8 input with one repeat; the test
 suite runs it. Inputs are random: the step cost does not depend on the
 data, only on shapes and the spike pattern.
@@ -68,9 +70,10 @@ flags.DEFINE_enum("remat", "none", ["none", "neuron", "block"],
                   "Rematerialisation of the model (see models.SpikingModel).")
 flags.DEFINE_bool("sweep", False, "Sweep --sweep_batch_sizes x "
                   "--sweep_time_steps and print a table.")
-flags.DEFINE_list("sweep_batch_sizes", ["8", "32"], "Batch sizes to sweep.")
+flags.DEFINE_list("sweep_batch_sizes", [], "Batch sizes to sweep (default: "
+                  "the model's SWEEPS entry).")
 flags.DEFINE_list("sweep_time_steps", [], "T values to sweep (default: "
-                  "--time_steps).")
+                  "the model's SWEEPS entry).")
 flags.DEFINE_bool("smoke", False, "A tiny model and one repeat (for tests).")
 flags.DEFINE_string("paired", "", "FIELD=V1,V2[,...] with FIELD a "
                     "config.model field, e.g. conv_impl=xla,auto or "
@@ -87,6 +90,22 @@ SMOKE = dict(model_name="convnet", batch_size=4, time_steps=2, repeats=1,
 INPUT_SHAPES = {"mlp": (8, 8, 1), "convnet": (28, 28, 1),
                 "convnet6x2": (32, 32, 3), "resnet19": (32, 32, 3),
                 "vggsnn": (48, 48, 2)}
+
+# Default --sweep per model: (batch sizes, T values). The small models cover
+# the Fashion-MNIST study's setting (batch 128, T = 4) and its neighbours.
+SWEEPS = {"mlp": ((32, 64, 128, 256), (2, 4, 8)),
+          "convnet": ((32, 64, 128, 256), (2, 4, 8)),
+          "convnet6x2": ((32, 64), (2, 4)),
+          "resnet19": ((8, 32), (2, 4)),
+          "vggsnn": ((8,), (5, 10))}
+
+
+def sweep_settings(model_name: str, batch_sizes: list[str],
+                   time_steps: list[str]) -> list[tuple[int, int]]:
+  """``(batch_size, T)`` pairs of a sweep: the flags, else ``SWEEPS``."""
+  default_batches, default_steps = SWEEPS[model_name]
+  return [(int(b), int(t)) for t in (time_steps or default_steps)
+          for b in (batch_sizes or default_batches)]
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -314,10 +333,10 @@ def main(argv):
   if FLAGS.smoke:
     out = run(**SMOKE, **common)
   elif FLAGS.sweep:
-    time_steps = FLAGS.sweep_time_steps or [FLAGS.time_steps]
-    rows = [run(FLAGS.model, int(b), int(t), repeats=FLAGS.repeats,
+    rows = [run(FLAGS.model, b, t, repeats=FLAGS.repeats,
                 input_shape=input_shape, **common)
-            for t in time_steps for b in FLAGS.sweep_batch_sizes]
+            for b, t in sweep_settings(FLAGS.model, FLAGS.sweep_batch_sizes,
+                                       FLAGS.sweep_time_steps)]
     _print_table(rows)
     print(json.dumps({"sweep": rows}))
     return

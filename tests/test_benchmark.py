@@ -71,3 +71,12 @@ def test_step_profile_lists_the_matmuls_of_a_small_model():
   kinds = [key for key, _, _ in rows]
   assert any(key.startswith("dot ") for key in kinds), kinds
   assert all(ms >= 0 and calls >= 1 for _, ms, calls in rows)
+
+
+def test_sweep_settings_default_to_the_models_study_settings():
+  pairs = benchmark.sweep_settings("convnet", [], [])
+  assert (128, 4) in pairs  # the Fashion-MNIST study's setting
+  assert len(pairs) == len(set(pairs)) == 12
+  assert benchmark.sweep_settings("resnet19", ["8"], ["2", "4"]) == [
+      (8, 2), (8, 4)]
+  assert set(benchmark.SWEEPS) == set(benchmark.INPUT_SHAPES)

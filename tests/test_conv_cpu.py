@@ -19,7 +19,19 @@ CASES = {
     "1x1_s2": ((2, 7, 7, 32), 1, 16, 2, ((0, 0), (0, 0))),
     "3x3_narrow_valid": ((3, 7, 5, 3), 3, 8, 1, ((0, 0), (0, 0))),
     "3x3_asymmetric": ((1, 6, 7, 20), 3, 4, 2, ((0, 1), (1, 0))),
+    "3x3_wide": ((1, 5, 5, 72), 3, 8, 1, ((1, 1), (1, 1))),
+    "3x3_wide_s2": ((1, 6, 6, 130), 3, 4, 2, ((1, 1), (1, 1))),
 }
+
+
+def test_cases_cover_both_tap_matmul_forms():
+  forms = {conv_cpu._narrow_form(shape[-1], shape[1], shape[2])
+           for shape, *_ in CASES.values()}
+  assert forms == {True, False}
+  assert conv_cpu._narrow_form(32, 14, 14)  # the convnet's second conv
+  assert conv_cpu._narrow_form(64, 48, 48)  # VGGSNN's second conv
+  assert not conv_cpu._narrow_form(64, 14, 14)
+  assert not conv_cpu._narrow_form(128, 32, 32)  # ResNet19
 
 
 def _spikes_and_kernel(shape, k, cout, seed=0):
