@@ -10,7 +10,6 @@ mode.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable, Optional
 
 import flax.linen as nn
@@ -19,8 +18,6 @@ import jax
 import jax.numpy as jnp
 
 from snn_sparse import conv_cpu, neurons
-
-NEURON_KINDS = ("lif", "if", "plif")
 
 
 def fold_time(x: jax.Array) -> jax.Array:
@@ -200,48 +197,35 @@ class Dense(nn.Dense):
 class SpikingNeuron(nn.Module):
   """A multi-step spiking neuron layer over ``[T, B, ...]``: returns spikes.
 
-  ``kind``: ``"lif"`` (fixed ``tau``), ``"if"`` (no leak) or ``"plif"``
-  (learnable ``tau``, one per layer, as in Fang et al. 2021: a parameter
-  ``w`` with ``tau = 1 / sigmoid(w)``, initialised so that ``tau = tau``).
-  The other fields are those of :func:`snn_sparse.neurons.lif_multistep`
-  (``remat``: recompute each time step in the backward pass instead of
-  storing its intermediates; ``unroll``: ``True``, the default, unrolls all
-  T steps, see ``models.base.SpikingModel``).
-  PLIF's ``w`` is a neuron parameter: never masked, never pruned.
+  ``kind`` names a neuron of the registry (``neurons.get``): ``"lif"``,
+  ``"if"``, ``"plif"`` (learned ``tau``: a parameter ``w`` with
+  ``tau = 1 / sigmoid(w)``, initialised so that ``tau = params.tau``), or any
+  kind registered with ``neurons.register``. A kind's trained parameters
+  (PLIF's ``w``) are neuron parameters: never masked, never pruned.
+  ``params``: the :class:`snn_sparse.neurons.NeuronParams`. ``unroll`` and
+  ``remat`` are those of :func:`snn_sparse.neurons.multistep` (``True``, the
+  default ``unroll``, unrolls all T steps, see ``models.base.SpikingModel``;
+  ``remat``: recompute each time step in the backward pass instead of
+  storing its intermediates). Every call starts from the kind's rest state.
   When ``"intermediates"`` is mutable it sows its firing rate under
   ``"firing_rate"``: ``[T, B]``, the mean spike over the layer's neurons.
   """
 
   kind: str = "lif"
-  tau: float = 2.0
-  v_threshold: float = 1.0
-  v_reset: Optional[float] = 0.0
-  decay_input: bool = False
-  detach_reset: bool = False
-  surrogate: neurons.SurrogateLike = "sigmoid"
+  params: neurons.NeuronParams = neurons.NeuronParams()
   unroll: int | bool = True
   remat: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kw = dict(v_threshold=self.v_threshold, v_reset=self.v_reset,
-              detach_reset=self.detach_reset, surrogate=self.surrogate,
-              unroll=self.unroll, remat=self.remat)
-    if self.kind == "if":
-      return self._report(neurons.if_multistep(x, **kw))
-    if self.kind == "lif":
-      tau = self.tau
-    elif self.kind == "plif":
-      if self.tau <= 1.0:
-        raise ValueError(f"PLIF needs an initial tau > 1; got tau={self.tau}.")
-      w0 = -math.log(self.tau - 1.0)
-      w = self.param("w", nn.initializers.constant(w0), (), jnp.float32)
-      tau = 1.0 / jax.nn.sigmoid(w).astype(x.dtype)
-    else:
-      raise ValueError(
-          f"Unknown neuron kind {self.kind!r}; choose one of {NEURON_KINDS}.")
-    return self._report(
-        neurons.lif_multistep(x, tau=tau, decay_input=self.decay_input, **kw))
+    neuron = neurons.get(self.kind)
+    params = self.params
+    if neuron.trainable is not None:
+      params = neuron.trainable(params, self.param, x)
+    spikes, _ = neurons.multistep(neuron.step, x, params=params,
+                                  init=neuron.init, unroll=self.unroll,
+                                  remat=self.remat)
+    return self._report(spikes)
 
   def _report(self, spikes: jax.Array) -> jax.Array:
     if self.is_mutable_collection("intermediates"):

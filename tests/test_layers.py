@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snn_sparse import layers, neurons
+from snn_sparse import layers, models, neurons
 
 import test_neurons
 
@@ -36,7 +36,7 @@ def test_plif_and_lif_layer_golden_trace(kind):
   # tau = 4 (PLIF: w = -log(3), tau = 1/sigmoid(w) = 4). Hand trace:
   # H 0.6, 0.6 - 0.15 + 0.6 = 1.05 (fire, V=0), 0.6, 1.5 (fire).
   x = jnp.array([0.6, 0.6, 0.6, 1.5])[:, None]
-  layer = layers.SpikingNeuron(kind=kind, tau=4.0)
+  layer = layers.SpikingNeuron(kind=kind, params=neurons.NeuronParams(tau=4.0))
   variables = layer.init(jax.random.key(0), x)
   if kind == "plif":
     np.testing.assert_allclose(variables["params"]["w"], -math.log(3.0),
@@ -51,8 +51,9 @@ def test_plif_golden_traces_all_reset_and_decay_modes(case):
   # PLIF initialised at tau follows LIF's hand-computed traces exactly.
   kwargs, x, spikes, v = test_neurons.LIF_CASES[case]
   kwargs = dict(kwargs)
-  layer = layers.SpikingNeuron(kind="plif", tau=kwargs.pop("tau", 2.0),
-                               **kwargs)
+  layer = layers.SpikingNeuron(kind="plif",
+                               params=neurons.NeuronParams(**kwargs))
+  kwargs.pop("tau", None)
   x = jnp.asarray(x)[:, None]
   variables = layer.init(jax.random.key(0), x)
   np.testing.assert_array_equal(layer.apply(variables, x)[:, 0], spikes)
@@ -67,7 +68,8 @@ def test_plif_tau_is_learnable_with_the_right_gradient():
   # d(sum V)/dw against finite differences through tau = 1/sigmoid(w).
   x = jnp.array([[0.3], [0.2], [0.4]])
   sg = neurons.surrogate("rectangle", a=0.2)
-  layer = layers.SpikingNeuron(kind="plif", tau=2.0, surrogate=sg)
+  layer = layers.SpikingNeuron(
+      kind="plif", params=neurons.NeuronParams(tau=2.0, surrogate=sg))
 
   def v_sum(w):
     tau = 1.0 / jax.nn.sigmoid(w)
@@ -92,7 +94,57 @@ def test_if_layer_and_bad_kind():
   with pytest.raises(ValueError, match="Unknown neuron kind 'alif'"):
     layers.SpikingNeuron(kind="alif").apply({}, x)
   with pytest.raises(ValueError, match="PLIF needs an initial tau > 1"):
-    layers.SpikingNeuron(kind="plif", tau=1.0).init(jax.random.key(0), x)
+    layers.SpikingNeuron(kind="plif", params=neurons.NeuronParams(
+        tau=1.0)).init(jax.random.key(0), x)
+
+
+def _always_step(count, x, params):
+  """A toy neuron: fires at every step and counts its spikes."""
+  del params
+  return count + 1.0, jnp.ones_like(x)
+
+
+@pytest.fixture
+def toy_neuron(monkeypatch):
+  """Registers the toy kind ``"toy_always"`` for one test only."""
+  monkeypatch.setattr(neurons.registry, "_NEURONS",
+                      dict(neurons.registry._NEURONS))
+  neurons.register("toy_always", _always_step)
+  return "toy_always"
+
+
+def test_user_registered_neuron_in_layer_and_model(toy_neuron):
+  x = -jnp.ones((3, 2, 4))  # [T, B, F]: no LIF neuron would fire
+  spikes = layers.SpikingNeuron(kind=toy_neuron).apply({}, x)
+  np.testing.assert_array_equal(spikes, jnp.ones_like(x))
+  # In a model every hidden layer fires always, so the logits are the
+  # readout of ones: sum of its kernel's rows plus its bias, at every (t, b).
+  model = models.create("mlp", num_classes=3, neuron=toy_neuron,
+                        features=(5,))
+  images = -jnp.ones((2, 4, 3, 3, 1))
+  variables = model.init(jax.random.key(0), images)
+  logits = model.apply(variables, images)
+  readout = variables["params"]["Dense_1"]
+  expected = readout["kernel"].sum(0) + readout["bias"]
+  np.testing.assert_allclose(logits, jnp.broadcast_to(expected, (2, 4, 3)),
+                             rtol=1e-6)
+  lif_logits = models.create("mlp", num_classes=3, features=(5,)).apply(
+      variables, images)
+  assert not np.allclose(lif_logits, logits)
+
+
+def test_layer_names_the_valid_kinds_for_an_unknown_one():
+  with pytest.raises(ValueError, match=r"choose one of \[.*'if'.*'lif'.*"
+                     r"'plif'.*\]"):
+    layers.SpikingNeuron(kind="alif").apply({}, jnp.ones((2, 1)))
+
+
+def test_layer_equals_the_functional_core():
+  x = jax.random.normal(jax.random.key(3), (5, 2, 3)) + 0.6
+  params = neurons.NeuronParams(tau=3.0, v_reset=None, decay_input=True)
+  layer = layers.SpikingNeuron(kind="lif", params=params)
+  expected, _ = neurons.multistep(neurons.lif_step, x, params=params)
+  np.testing.assert_array_equal(layer.apply({}, x), expected)
 
 
 def test_time_batchnorm_uses_statistics_over_time_and_batch():

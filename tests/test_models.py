@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snn_sparse import layers, losses, models
+from snn_sparse import layers, losses, models, neurons
 from snn_sparse.sparsity import masks as masks_lib
 
 import test_layers
@@ -84,6 +84,31 @@ def test_create_validates_name_and_fields():
     models.create("convnet", widht=3)
   model = models.create("convnet", num_classes=3, neuron="plif", tau=1.5)
   assert model.num_classes == 3 and model.neuron == "plif"
+
+
+def test_flat_neuron_fields_build_the_one_neuron_params():
+  # The defaults are NeuronParams's, and every model layer gets one params.
+  assert models.create("mlp").neuron_params() == neurons.NeuronParams()
+  model = models.create("convnet", neuron="if", tau=1.5, v_reset=None,
+                        v_threshold=0.5, decay_input=True, detach_reset=True,
+                        surrogate="atan")
+  expected = neurons.NeuronParams(tau=1.5, v_reset=None, v_threshold=0.5,
+                                  decay_input=True, detach_reset=True,
+                                  surrogate="atan")
+  assert model.neuron_params() == expected
+  x = jnp.ones((2, 1, 8, 8, 1))
+  variables = model.init(RNGS, x, train=False)
+  seen = []
+
+  def record(next_fun, args, kwargs, context):
+    if (isinstance(context.module, layers.SpikingNeuron)
+        and context.method_name == "__call__"):
+      seen.append((context.module.kind, context.module.params))
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    model.apply(variables, x, train=False)
+  assert seen == [("if", expected)] * 3
 
 
 def test_input_must_be_time_major_5d():

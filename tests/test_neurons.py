@@ -211,3 +211,193 @@ def test_multistep_is_jittable_and_does_not_retrace():
 def test_rejects_scalar_input():
   with pytest.raises(ValueError, match="time-major"):
     neurons.lif_multistep(jnp.float32(1.0))
+
+
+# ---------------------------------------------------------------------------
+# The functional core: multistep with state in and out, and the registry.
+# ---------------------------------------------------------------------------
+
+
+def _fake_param(name, init_fn, shape, dtype):
+  """Stands in for Flax's ``Module.param`` outside a module."""
+  del name
+  return init_fn(jax.random.key(0), shape, dtype)
+
+
+def _kind_params(kind, x, **fields):
+  """The registered kind and its params (trained ones at their init)."""
+  neuron = neurons.get(kind)
+  params = neurons.NeuronParams(**fields)
+  if neuron.trainable is not None:
+    params = neuron.trainable(params, _fake_param, x)
+  return neuron, params
+
+
+CHUNK_OPTIONS = [dict(), dict(v_reset=None), dict(decay_input=True, tau=3.0),
+                 dict(v_reset=-0.3, detach_reset=True, surrogate="atan")]
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("options", range(len(CHUNK_OPTIONS)))
+@pytest.mark.parametrize("kind", ["lif", "if", "plif"])
+def test_chunked_multistep_equals_whole_run(kind, options, use_jit):
+  x = jax.random.normal(jax.random.key(5), (7, 3, 4)) + 0.6
+  neuron, params = _kind_params(kind, x, **CHUNK_OPTIONS[options])
+
+  def run(x, state):
+    return neurons.multistep(neuron.step, x, state, params=params,
+                             init=neuron.init)
+
+  if use_jit:
+    run = jax.jit(run)
+  spikes, final = run(x, None)
+  assert 0 < float(spikes.mean()) < 1  # both spikes and silence occur
+  state, parts = None, []
+  for lo, hi in [(0, 2), (2, 3), (3, 7)]:
+    s, state = run(x[lo:hi], state)
+    parts.append(s)
+  np.testing.assert_array_equal(jnp.concatenate(parts), spikes)
+  # Equal up to rounding: XLA compiles each chunk length on its own and may
+  # simplify PLIF's division by an array tau differently (1 ulp seen).
+  np.testing.assert_allclose(state, final, rtol=1e-6, atol=1e-7)
+  # The final state is the last potential of the sequence.
+  (s_seq, v_seq), v_last = neurons.multistep(
+      neuron.step, x, params=params, init=neuron.init, return_states=True)
+  np.testing.assert_array_equal(s_seq, spikes)
+  np.testing.assert_array_equal(v_seq[-1], v_last)
+
+
+def test_chunked_multistep_gradient_flows_through_the_state():
+  x = jax.random.normal(jax.random.key(6), (6, 5)) + 0.6
+  loss_whole = lambda x: neurons.multistep(neurons.lif_step, x)[0].sum()
+
+  def loss_chunked(x):
+    s1, v = neurons.multistep(neurons.lif_step, x[:3])
+    s2, _ = neurons.multistep(neurons.lif_step, x[3:], v)
+    return s1.sum() + s2.sum()
+
+  np.testing.assert_allclose(jax.grad(loss_chunked)(x),
+                             jax.grad(loss_whole)(x), rtol=1e-6, atol=1e-7)
+
+
+def test_multistep_from_an_explicit_state_by_hand():
+  # LIF, tau = 2, V[-1] = 0.8: H = 0.8 - 0.4 + 0.6 = 1.0 fires (V = 0), then
+  # H = 0 + 0.3 = 0.3. From rest, 0.6 and 0.6 - 0.3 + 0.3 = 0.6 stay silent.
+  x = _column([0.6, 0.3])
+  spikes, v = neurons.multistep(neurons.lif_step, x, jnp.full((1,), 0.8))
+  np.testing.assert_array_equal(spikes[:, 0], [1, 0])
+  np.testing.assert_allclose(v, [0.3])
+  spikes, v = neurons.multistep(neurons.lif_step, x)
+  np.testing.assert_array_equal(spikes[:, 0], [0, 0])
+  np.testing.assert_allclose(v, [0.6])
+  # IF, soft reset, V[-1] = 0.5: H 0.8, 1.1 fires -> 0.1.
+  p = neurons.NeuronParams(v_reset=None)
+  (spikes, v_seq), v = neurons.multistep(
+      neurons.if_step, _column([0.3, 0.3]), jnp.full((1,), 0.5), params=p,
+      return_states=True)
+  np.testing.assert_array_equal(spikes[:, 0], [0, 1])
+  np.testing.assert_allclose(v_seq[:, 0], [0.8, 0.1], atol=1e-6)
+  np.testing.assert_allclose(v, [0.1], atol=1e-6)
+
+
+def _adaptive_step(state, x, params):
+  """A two-state toy neuron: IF whose threshold rises by 0.5 per spike."""
+  v, theta = state
+  h = v + x
+  spike = neurons.heaviside(h - params.v_threshold - theta)
+  return (h * (1.0 - spike), theta + 0.5 * spike), spike
+
+
+def test_multistep_carries_a_tuple_state():
+  # Threshold 1 + theta. H 1.0 fires (theta 0.5), 1.0 < 1.5, 2.0 fires
+  # (theta 1.0), 1.0 < 2.0.
+  x = _column([1.0, 1.0, 1.0, 1.0])
+  init = lambda x_t, p: (jnp.zeros_like(x_t), jnp.zeros_like(x_t))
+  spikes, (v, theta) = neurons.multistep(_adaptive_step, x, init=init)
+  np.testing.assert_array_equal(spikes[:, 0], [1, 0, 1, 0])
+  np.testing.assert_allclose(v, [1.0])
+  np.testing.assert_allclose(theta, [1.0])
+  # The same in two chunks.
+  s1, state = neurons.multistep(_adaptive_step, x[:2], init=init)
+  s2, (v2, theta2) = neurons.multistep(_adaptive_step, x[2:], state)
+  np.testing.assert_array_equal(jnp.concatenate([s1, s2]), spikes)
+  np.testing.assert_array_equal(theta2, theta)
+
+
+@pytest.mark.parametrize("unroll,remat", [(1, False), (True, False),
+                                          (2, True)])
+def test_multistep_options_do_not_change_values_or_gradients(unroll, remat):
+  x = jax.random.normal(jax.random.key(7), (5, 4)) + 0.6
+
+  def f(x, **kw):
+    spikes, v = neurons.multistep(neurons.lif_step, x, **kw)
+    return spikes.sum() + v.sum()
+
+  np.testing.assert_array_equal(
+      neurons.multistep(neurons.lif_step, x, unroll=unroll, remat=remat)[0],
+      neurons.multistep(neurons.lif_step, x)[0])
+  np.testing.assert_allclose(jax.grad(f)(x, unroll=unroll, remat=remat),
+                             jax.grad(f)(x), rtol=1e-6)
+
+
+def test_neuron_params_are_hashable_and_replaceable():
+  p = neurons.NeuronParams(tau=4.0, v_reset=None)
+  assert hash(p) == hash(neurons.NeuronParams(tau=4.0, v_reset=None))
+  assert p.replace(tau=2.0) == neurons.NeuronParams(v_reset=None)
+  assert p.tau == 4.0  # replace returns a copy
+  with pytest.raises(TypeError):
+    neurons.NeuronParams(alpha=1.0)
+  # Params can be a static argument of jit. tau = 4, soft reset: H 0.6,
+  # 1.05 (fires, V = 0.05), 0.6375; tau = 1: H = X; tau = 2: 0.6, 0.9, 1.05.
+  run = jax.jit(lambda x, p: neurons.multistep(neurons.lif_step, x, params=p),
+                static_argnums=1)
+  x = _column([0.6, 0.6, 0.6])
+  np.testing.assert_array_equal(run(x, p)[0][:, 0], [0, 1, 0])
+  np.testing.assert_array_equal(run(x, p.replace(tau=1.0))[0][:, 0],
+                                [0, 0, 0])
+  np.testing.assert_array_equal(
+      run(x, neurons.NeuronParams(tau=2.0))[0][:, 0], [0, 0, 1])
+
+
+def test_builtin_kinds_are_registered():
+  assert {"lif", "if", "plif"} <= set(neurons.names())
+  assert neurons.get("lif").step is neurons.lif_step
+  assert neurons.get("if").step is neurons.if_step
+  assert neurons.get("plif").step is neurons.lif_step
+  assert neurons.get("plif").trainable is neurons.plif_trainable
+  assert neurons.get("lif").trainable is None
+
+
+def test_unknown_kind_error_names_the_registered_ones():
+  with pytest.raises(ValueError, match="Unknown neuron kind 'alif'") as err:
+    neurons.get("alif")
+  for name in neurons.names():
+    assert repr(name) in str(err.value)
+  assert "'lif'" in str(err.value) and "'plif'" in str(err.value)
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+  """Registrations made in a test are undone after it."""
+  monkeypatch.setattr(neurons.registry, "_NEURONS",
+                      dict(neurons.registry._NEURONS))
+
+
+def _relu_step(v, x, params):
+  """A toy stateless neuron: spikes where the input reaches the threshold."""
+  return v, neurons.heaviside(x - params.v_threshold)
+
+
+def test_register_a_neuron_from_user_code(clean_registry):
+  entry = neurons.register("toy_relu", _relu_step)
+  assert neurons.get("toy_relu") is entry and "toy_relu" in neurons.names()
+  x = _column([0.5, 1.0, 2.0])
+  spikes, _ = neurons.multistep(entry.step, x, init=entry.init)
+  np.testing.assert_array_equal(spikes[:, 0], [0, 1, 1])
+  with pytest.raises(ValueError, match="already registered"):
+    neurons.register("toy_relu", _relu_step)
+  neurons.register("toy_relu", neurons.if_step, replace=True)
+  assert neurons.get("toy_relu").step is neurons.if_step
+  with pytest.raises(ValueError, match="must be callable"):
+    neurons.register("toy_bad", "lif")
+  assert "toy_bad" not in neurons.names()

@@ -27,9 +27,12 @@ class SpikingModel(nn.Module):
 
   Attributes:
     num_classes: size of the output layer.
-    neuron: ``"lif"``, ``"if"`` or ``"plif"`` (see ``layers.SpikingNeuron``).
+    neuron: the neuron kind, ``"lif"``, ``"if"``, ``"plif"`` or any name
+      registered with ``neurons.register`` (see ``layers.SpikingNeuron``).
     tau, v_threshold, v_reset, decay_input, detach_reset, surrogate: the
-      neuron options of ``neurons.lif_multistep``.
+      fields of ``neurons.NeuronParams`` (same defaults), flat for the
+      config; :meth:`neuron_params` builds the one ``NeuronParams`` of every
+      neuron layer from them.
     unroll: unroll factor of the neuron's time scan. ``True`` (default)
       unrolls all T steps, so XLA fuses each step's update with its
       neighbours instead of running a loop (faster and smaller for the short
@@ -65,12 +68,12 @@ class SpikingModel(nn.Module):
 
   num_classes: int = 10
   neuron: str = "lif"
-  tau: float = 2.0
-  v_threshold: float = 1.0
-  v_reset: Optional[float] = 0.0
-  decay_input: bool = False
-  detach_reset: bool = False
-  surrogate: neurons.SurrogateLike = "sigmoid"
+  tau: float = neurons.NeuronParams.tau
+  v_threshold: float = neurons.NeuronParams.v_threshold
+  v_reset: Optional[float] = neurons.NeuronParams.v_reset
+  decay_input: bool = neurons.NeuronParams.decay_input
+  detach_reset: bool = neurons.NeuronParams.detach_reset
+  surrogate: neurons.SurrogateLike = neurons.NeuronParams.surrogate
   unroll: int | bool = True
   analog_input: bool = True
   dtype: str = "float32"
@@ -99,13 +102,17 @@ class SpikingModel(nn.Module):
                        f"{REMAT_MODES}.")
     return jnp.dtype(self.dtype)
 
+  def neuron_params(self) -> neurons.NeuronParams:
+    """The ``NeuronParams`` of this model's flat neuron fields."""
+    return neurons.NeuronParams(**{
+        f.name: getattr(self, f.name)
+        for f in dataclasses.fields(neurons.NeuronParams)})
+
   def spike(self, x: jax.Array) -> jax.Array:
     """A new spiking-neuron layer applied to ``x`` ``[T, B, ...]``."""
     return layers.SpikingNeuron(
-        kind=self.neuron, tau=self.tau, v_threshold=self.v_threshold,
-        v_reset=self.v_reset, decay_input=self.decay_input,
-        detach_reset=self.detach_reset, surrogate=self.surrogate,
-        unroll=self.unroll, remat=self.remat != "none")(x)
+        kind=self.neuron, params=self.neuron_params(), unroll=self.unroll,
+        remat=self.remat != "none")(x)
 
   def conv_bn(self, x, features, *, kernel=3, stride=1, train=True,
               first=False, spikes_per_unit=1.0):
