@@ -17,7 +17,10 @@ import pytest
 
 from snn_sparse import data
 from snn_sparse.data import augment as augment_lib
+from snn_sparse.data import catalog
+from snn_sparse.data import ordering
 from snn_sparse.data import pipeline
+from snn_sparse.data import storage
 from snn_sparse.data.builders import cifar_common
 from snn_sparse.data.builders import common
 from snn_sparse.data.builders import fashion_mnist
@@ -172,6 +175,19 @@ def test_dataset_info_and_steps():
     data.steps_per_epoch("digits", 0)
   with pytest.raises(ValueError, match="exceeds"):
     data.steps_per_epoch("digits", 2000)
+
+
+def test_pipeline_reexports_the_moved_names():
+  homes = {catalog: ["DATASETS", "DatasetInfo", "dataset_info"],
+           ordering: ["VALIDATION_SEED", "epoch_permutation",
+                      "num_eval_batches", "split_indices", "split_sizes",
+                      "steps_per_epoch", "train_batch_indices"],
+           storage: ["data_sources", "prepare"]}
+  for module, names in homes.items():
+    for name in names:
+      assert getattr(pipeline, name) is getattr(module, name), name
+      if name in data.__all__:
+        assert getattr(data, name) is getattr(module, name), name
 
 
 # ----------------------------------------------------------------------------

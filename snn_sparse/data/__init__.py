@@ -1,5 +1,11 @@
 """Datasets: TFDS builders (array_record, no TensorFlow) and a grain pipeline.
 
+Modules: :mod:`.builders` (one TFDS builder per dataset, each declaring its
+dataset's facts), :mod:`.catalog` (those facts as :class:`DatasetInfo`),
+:mod:`.storage` (building and opening the data on disk), :mod:`.ordering`
+(the validation split and which examples each batch holds) and
+:mod:`.pipeline` (the batch iterators).
+
 Public API::
 
   dataset_info(name) -> DatasetInfo
@@ -24,7 +30,7 @@ event frames ``"input"`` float32 ``[B, T, H, W, 2]``. Built data lives in
 
 ``validation_fraction`` holds a fixed, seed-independent random subset of
 the official train split out of training, as the ``"validation"`` split of
-:func:`eval_batches` (see :mod:`snn_sparse.data.pipeline`).
+:func:`eval_batches` (see :mod:`snn_sparse.data.ordering`).
 
 Event files and frames: :mod:`snn_sparse.data.events` (readers of AEDAT
 2.0, AEDAT 3.1 and N-MNIST files), :mod:`snn_sparse.data.framing` (events to
@@ -36,18 +42,18 @@ from __future__ import annotations
 
 from snn_sparse.data.builders.common import DataNotFoundError
 from snn_sparse.data.builders.common import default_data_dir
+from snn_sparse.data.catalog import DATASETS
+from snn_sparse.data.catalog import DatasetInfo
+from snn_sparse.data.catalog import dataset_info
 from snn_sparse.data.events import EventFileError
-from snn_sparse.data.pipeline import DATASETS
-from snn_sparse.data.pipeline import DatasetInfo
-from snn_sparse.data.pipeline import data_sources
-from snn_sparse.data.pipeline import dataset_info
+from snn_sparse.data.ordering import num_eval_batches
+from snn_sparse.data.ordering import split_indices
+from snn_sparse.data.ordering import split_sizes
+from snn_sparse.data.ordering import steps_per_epoch
 from snn_sparse.data.pipeline import eval_batches
-from snn_sparse.data.pipeline import num_eval_batches
-from snn_sparse.data.pipeline import prepare
-from snn_sparse.data.pipeline import split_indices
-from snn_sparse.data.pipeline import split_sizes
-from snn_sparse.data.pipeline import steps_per_epoch
 from snn_sparse.data.pipeline import train_batches
+from snn_sparse.data.storage import data_sources
+from snn_sparse.data.storage import prepare
 
 __all__ = [
     "DATASETS", "DataNotFoundError", "DatasetInfo", "EventFileError",

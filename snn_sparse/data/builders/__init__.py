@@ -14,7 +14,9 @@ pipeline name      TFDS name              module
 =================  =====================  ========================
 
 Image builders derive from :class:`.base.ArrayImageBuilder`, event-frame
-builders from :class:`.event_base.EventFramesBuilder`.
+builders from :class:`.event_base.EventFramesBuilder`. Each builder class
+declares its dataset's facts (classes, shape, split sizes, normalisation,
+augmentation defaults); :mod:`snn_sparse.data.catalog` reads them.
 
 The TFDS names carry an ``snn_`` prefix so they never collide with TFDS's own
 builders. Builder modules import TFDS, so they are imported lazily:

@@ -35,15 +35,34 @@ SplitArrays = Mapping[str, Mapping[str, np.ndarray]]
 class SnnBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """What every snn_sparse builder shares: version, data dir, info, sources.
 
-  Subclasses set ``NUM_CLASSES``, ``SPLITS``, ``DESCRIPTION``, ``HOMEPAGE``
-  and ``CITATION``, implement ``locate`` and ``_features``, and build their
-  splits from :meth:`_locate_source`.
+  Subclasses set ``DESCRIPTION``, ``HOMEPAGE`` and ``CITATION``, implement
+  ``locate`` and ``_features``, and build their splits from
+  :meth:`_locate_source`. They also declare the dataset's facts, the only
+  place each is stated (:mod:`snn_sparse.data.catalog` reads them):
+  ``NUM_CLASSES``, the official split sizes ``NUM_TRAIN`` and ``NUM_TEST``,
+  the normalisation ``MEAN``, ``STD`` and ``PIXEL_MAX``, and the defaults of
+  training augmentation ``CROP_PADDING``, ``FLIP`` and ``ROLL``.
   """
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
   NUM_CLASSES: int = 0
   SPLITS: tuple[str, ...] = ("train", "test")
+  #: Sizes of the official train and test splits.
+  NUM_TRAIN: int = 0
+  NUM_TEST: int = 0
+  #: Per-channel mean and std of ``value / PIXEL_MAX`` over the official
+  #: train split (:func:`channel_stats`), with which the pipeline normalises.
+  MEAN: tuple[float, ...] = ()
+  STD: tuple[float, ...] = ()
+  #: The stored value that maps to 1.0.
+  PIXEL_MAX: int = 255
+  #: Random-crop padding (0: none), random horizontal flip, and maximal
+  #: circular shift in pixels (0: none) of training with ``augment=True``.
+  #: Never flip digits or gestures: they are not mirror-symmetric.
+  CROP_PADDING: int = 0
+  FLIP: bool = False
+  ROLL: int = 0
   DESCRIPTION = ""
   HOMEPAGE = ""
   CITATION = ""
@@ -102,7 +121,6 @@ class ArrayImageBuilder(SnnBuilder, skip_registration=True):
   """
 
   IMAGE_SHAPE: tuple[int, int, int] = (0, 0, 0)
-  PIXEL_MAX: int = 255
   EXTRA_LABELS: Mapping[str, int] = {}  # name -> number of classes
 
   # --------------------------------------------------------------- subclass API

@@ -17,19 +17,19 @@ LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
                "horse", "ship", "truck")
 
 
-class SnnCifar10(base.ArrayImageBuilder):
+class SnnCifar10(cifar_common.CifarBuilder):
   """CIFAR-10: 10 classes, uint8 ``[32, 32, 3]``, 50,000/10,000."""
 
   name = "snn_cifar10"
-  IMAGE_SHAPE = (32, 32, 3)
-  NUM_CLASSES = 10
+  NUM_CLASSES = len(LABEL_NAMES)
+  MEAN = (0.49139968, 0.48215841, 0.44653091)
+  STD = (0.24703223, 0.24348513, 0.26158784)
   DESCRIPTION = ("CIFAR-10: 32x32 colour images in 10 classes; 50,000 train "
                  "and 10,000 test images.")
-  HOMEPAGE = cifar_common.HOMEPAGE
-  CITATION = cifar_common.CITATION
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       f"Put {cifar_common.CIFAR10.python_tar} (or "
-      f"{cifar_common.CIFAR10.binary_tar}) from {HOMEPAGE} into manual_dir.")
+      f"{cifar_common.CIFAR10.binary_tar}) from {cifar_common.HOMEPAGE} into "
+      "manual_dir.")
 
   @classmethod
   def locate(cls, manual_dir, data_dir) -> cifar_common.CifarSource:

@@ -14,20 +14,20 @@ from snn_sparse.data.builders import base
 from snn_sparse.data.builders import cifar_common
 
 
-class SnnCifar100(base.ArrayImageBuilder):
+class SnnCifar100(cifar_common.CifarBuilder):
   """CIFAR-100: 100 fine classes (+20 coarse), uint8 ``[32, 32, 3]``."""
 
   name = "snn_cifar100"
-  IMAGE_SHAPE = (32, 32, 3)
   NUM_CLASSES = 100
   EXTRA_LABELS = {"coarse_label": 20}
+  MEAN = (0.50707516, 0.48654887, 0.44091784)
+  STD = (0.26733429, 0.25643846, 0.27615047)
   DESCRIPTION = ("CIFAR-100: 32x32 colour images in 100 fine classes grouped "
                  "into 20 coarse classes; 50,000 train and 10,000 test.")
-  HOMEPAGE = cifar_common.HOMEPAGE
-  CITATION = cifar_common.CITATION
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       f"Put {cifar_common.CIFAR100.python_tar} (or "
-      f"{cifar_common.CIFAR100.binary_tar}) from {HOMEPAGE} into manual_dir.")
+      f"{cifar_common.CIFAR100.binary_tar}) from {cifar_common.HOMEPAGE} "
+      "into manual_dir.")
 
   @classmethod
   def locate(cls, manual_dir, data_dir) -> cifar_common.CifarSource:

@@ -49,6 +49,8 @@ from snn_sparse.data.builders import event_base
 #: Class names, index = label (the order of CIFAR-10).
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
            "horse", "ship", "truck")
+#: Recordings per class in the official release.
+RECORDINGS_PER_CLASS = 1000
 #: The DVS128 sensor, ``(width, height)``.
 SENSOR = (128, 128)
 #: Frames per example.
@@ -120,7 +122,12 @@ class SnnCifar10Dvs(event_base.EventFramesBuilder):
   name = "snn_cifar10_dvs"
   FRAMES_SHAPE = (N_FRAMES, *SIZE, 2)
   FRAME_DTYPE = np.float16
-  NUM_CLASSES = 10
+  NUM_CLASSES = len(CLASSES)
+  NUM_TRAIN = NUM_CLASSES * train_count(RECORDINGS_PER_CLASS)
+  NUM_TEST = NUM_CLASSES * RECORDINGS_PER_CLASS - NUM_TRAIN
+  #: The common VGGSNN/TET augmentation: random flip and circular roll.
+  FLIP = True
+  ROLL = 5
   FRAMING = {"sensor": list(SENSOR), "n_frames": N_FRAMES,
              "split_by": "number", "orientation": "x'=127-y, y'=127-x, "
              "p'=1-p", "resize": "bilinear 48x48 (align_corners=False)"}

@@ -10,12 +10,14 @@ Both official formats are supported, as the tarball or already extracted:
 
 Images are returned as uint8 ``[N, 32, 32, 3]`` (HWC). The pickles are read
 with an unpickler that only accepts plain containers and numpy arrays.
+:class:`CifarBuilder` holds the facts both datasets share.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import os
 import pathlib
 import pickle
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from snn_sparse.data.builders import base
 from snn_sparse.data.builders import common
 
 #: Where the official tarballs are published.
@@ -36,7 +39,26 @@ CITATION = """@techreport{krizhevsky2009learning,
   year = {2009}
 }"""
 _URL_BASE = "https://www.cs.toronto.edu/~kriz/"
-_PIXELS = 3 * 32 * 32
+#: Shape ``(H, W, C)`` of one image, stored as a CHW row in both formats.
+IMAGE_SHAPE = (32, 32, 3)
+_PIXELS = math.prod(IMAGE_SHAPE)
+
+
+class CifarBuilder(base.ArrayImageBuilder, skip_registration=True):
+  """The facts CIFAR-10 and CIFAR-100 share.
+
+  Image shape, split sizes, homepage and citation, and the standard training
+  augmentation: a random crop of the zero-padded image and a random
+  horizontal flip.
+  """
+
+  IMAGE_SHAPE = IMAGE_SHAPE
+  NUM_TRAIN = 50000
+  NUM_TEST = 10000
+  CROP_PADDING = 4
+  FLIP = True
+  HOMEPAGE = HOMEPAGE
+  CITATION = CITATION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +215,8 @@ def _unpickle(raw: bytes, where: str) -> dict[str, object]:
 
 def chw_to_hwc(rows: np.ndarray) -> np.ndarray:
   """uint8 ``[N, 3072]`` CHW rows -> uint8 ``[N, 32, 32, 3]`` images."""
-  rows = np.asarray(rows, np.uint8).reshape(-1, 3, 32, 32)
+  height, width, channels = IMAGE_SHAPE
+  rows = np.asarray(rows, np.uint8).reshape(-1, channels, height, width)
   return np.ascontiguousarray(rows.transpose(0, 2, 3, 1))
 
 

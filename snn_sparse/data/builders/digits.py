@@ -16,6 +16,8 @@ import numpy as np
 
 from snn_sparse.data.builders import base
 
+#: Number of images in ``load_digits()``.
+NUM_IMAGES = 1797
 #: Seed of the fixed train/test permutation.
 SPLIT_SEED = 0
 #: Number of test images (the first ones of the permutation).
@@ -25,7 +27,7 @@ NUM_TEST = 360
 def split_indices(seed: int = SPLIT_SEED, test_size: int = NUM_TEST
                   ) -> tuple[np.ndarray, np.ndarray]:
   """Indices into ``load_digits()`` as ``(train [1437], test [360])``."""
-  order = np.random.default_rng(seed).permutation(1797)
+  order = np.random.default_rng(seed).permutation(NUM_IMAGES)
   return order[test_size:], order[:test_size]
 
 
@@ -36,6 +38,10 @@ class SnnDigits(base.ArrayImageBuilder):
   IMAGE_SHAPE = (8, 8, 1)
   PIXEL_MAX = 16
   NUM_CLASSES = 10
+  NUM_TRAIN = NUM_IMAGES - NUM_TEST
+  NUM_TEST = NUM_TEST
+  MEAN = (0.30488390,)
+  STD = (0.37587267,)
   DESCRIPTION = (
       "The 1,797 8x8 handwritten digits of the UCI ML repository as shipped "
       "with scikit-learn; pixel values 0..16. Fixed split: seeded "

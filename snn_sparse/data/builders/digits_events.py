@@ -42,7 +42,9 @@ class SnnDigitsEvents(event_base.EventFramesBuilder):
   name = "snn_digits_events"
   FRAMES_SHAPE = (N_FRAMES, SIZE, SIZE, 2)
   FRAME_DTYPE = np.uint8
-  NUM_CLASSES = 10
+  NUM_CLASSES = digits.SnnDigits.NUM_CLASSES
+  NUM_TRAIN = digits.SnnDigits.NUM_TRAIN
+  NUM_TEST = digits.SnnDigits.NUM_TEST
   FRAMING = {"emulation": "saccades", "upsample": f"bilinear {SIZE}x{SIZE}",
              "n_frames": N_FRAMES, "split_by": "number", "seed": SEED}
   DESCRIPTION = (
@@ -82,7 +84,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
   if "digits" not in _CACHE:
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     data = datasets.load_digits()
-    images = framing.resize_frames(data.images[..., None] / 16.0,
-                                   (SIZE, SIZE), "bilinear")[..., 0]
+    pixels = data.images[..., None] / float(digits.SnnDigits.PIXEL_MAX)
+    images = framing.resize_frames(pixels, (SIZE, SIZE), "bilinear")[..., 0]
     _CACHE["digits"] = (images, data.target)
   return _CACHE["digits"]

@@ -76,6 +76,8 @@ class SnnDvsGesture(event_base.EventFramesBuilder):
   FRAMES_SHAPE = (N_FRAMES, SENSOR[1] // POOL, SENSOR[0] // POOL, 2)
   FRAME_DTYPE = np.uint16
   NUM_CLASSES = 11
+  NUM_TRAIN = 1176
+  NUM_TEST = 288
   FRAMING = {"sensor": list(SENSOR), "n_frames": N_FRAMES,
              "split_by": "number", "downsample": f"sum of {POOL}x{POOL} "
              "pixel blocks"}

@@ -50,6 +50,10 @@ class EventFramesBuilder(base.SnnBuilder, skip_registration=True):
 
   FRAMES_SHAPE: tuple[int, int, int, int] = (0, 0, 0, 2)
   FRAME_DTYPE: Any = np.uint8
+  #: Frames are fed as the stored per-polarity counts, not normalised.
+  MEAN = (0.0, 0.0)
+  STD = (1.0, 1.0)
+  PIXEL_MAX = 1
   #: Framing parameters recorded in the metadata (documentation only).
   FRAMING: Mapping[str, Any] = {}
 

@@ -94,6 +94,10 @@ class SnnFashionMnist(base.ArrayImageBuilder):
   name = "snn_fashion_mnist"
   IMAGE_SHAPE = (28, 28, 1)
   NUM_CLASSES = 10
+  NUM_TRAIN = 60000
+  NUM_TEST = 10000
+  MEAN = (0.28604060,)
+  STD = (0.35302424,)
   DESCRIPTION = ("Fashion-MNIST: 28x28 grey images of Zalando articles in "
                  "10 classes; 60,000 train and 10,000 test images.")
   HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"

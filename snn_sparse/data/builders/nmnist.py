@@ -74,6 +74,8 @@ class SnnNmnist(event_base.EventFramesBuilder):
   FRAMES_SHAPE = (N_FRAMES, 34, 34, 2)
   FRAME_DTYPE = np.uint8
   NUM_CLASSES = 10
+  NUM_TRAIN = 60000
+  NUM_TEST = 10000
   FRAMING = {"sensor": list(events_lib.NMNIST_SENSOR), "n_frames": N_FRAMES,
              "split_by": "number"}
   DESCRIPTION = (
