@@ -47,7 +47,8 @@ import numpy as np
 
 from experiments.configs import default
 from snn_sparse import hugepages, parallel, train
-from snn_sparse.sparsity import algorithms
+from snn_sparse import sparsity
+from snn_sparse import steps as steps_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "resnet19", "Model name.")
@@ -141,8 +142,8 @@ def setup(model_name: str, batch_size: int, time_steps: int, algorithm: str,
           model_overrides=None, num_devices: int = 0):
   """The model's state (masks at 50%), a random batch and the trainer's steps.
 
-  Returns ``(algo, state, batch, steps)`` with ``steps`` the tuple of
-  ``train.sharded_steps`` on a mesh of ``num_devices`` devices (0 or 1: one
+  Returns ``(algo, state, batch, steps)`` with ``steps`` the trainer's own
+  ``steps.make_steps`` on a mesh of ``num_devices`` devices (0 or 1: one
   device; more: the batch split over them, the state replicated).
   """
   config = default.get_config()
@@ -160,7 +161,7 @@ def setup(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   # event frames, whose first layer cannot be run once.
   model = train.create_model(config, num_classes,
                              static_images=model_name != "vggsnn")
-  algo = algorithms.create(config.sparsity, total_steps=total_steps)
+  algo = sparsity.from_config(config.sparsity, total_steps=total_steps)
   tx = train.create_optimizer(config, algo, steps_per_epoch=100,
                               steps_per_iteration=total_steps,
                               total_steps=total_steps)
@@ -172,7 +173,8 @@ def setup(model_name: str, batch_size: int, time_steps: int, algorithm: str,
   mesh = parallel.create_mesh(num_devices or 1)
   state = parallel.replicate(state, mesh)
   batch = parallel.shard_batch(batch, mesh)
-  return algo, state, batch, train.sharded_steps(config, algo, mesh)
+  return algo, state, batch, steps_lib.make_steps(
+      algo, loss=config.loss, time_steps=config.time_steps, mesh=mesh)
 
 
 def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
@@ -182,21 +184,23 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
         model_overrides=None, num_devices: int = 0) -> dict:
   """Builds and times the steps; returns the figures of the JSON line.
 
-  The steps are the trainer's own (``train.sharded_steps``), see ``setup``.
+  The steps are the trainer's own (``steps.make_steps``), see ``setup``.
   """
-  algo, state, batch, (train_step, eval_step, grad_step, rewire, _) = setup(
+  algo, state, batch, steps = setup(
       model_name, batch_size, time_steps, algorithm, scope, num_classes,
       precision, conv_impl, remat, input_shape, model_overrides, num_devices)
 
   start = time.perf_counter()
-  compiled_train = train_step.lower(state, batch).compile()
+  compiled_train = steps.train.lower(state, batch).compile()
   compile_s = time.perf_counter() - start
   flop_per_sample = _flops(compiled_train) / batch_size
   memory_mib = _memory_mib(compiled_train)
   state, _ = compiled_train(state, batch)  # warm-up
-  eval_step(state, batch)
-  grads = grad_step(state, batch) if grad_step else None
-  state, _, _ = rewire(state, grads)
+  steps.evaluate(state, batch)
+  grads = None
+  if steps.train_with_grads:
+    state, _, grads = steps.train_with_grads(state, batch)
+  state, _, _ = steps.rewire(state, grads)
 
   holder = {"state": state}
 
@@ -205,10 +209,11 @@ def run(model_name: str, batch_size: int, time_steps: int, algorithm: str,
     return out
 
   train_s = _median_seconds(one_train, repeats)
-  eval_s = _median_seconds(lambda: eval_step(holder["state"], batch), repeats)
+  eval_s = _median_seconds(lambda: steps.evaluate(holder["state"], batch),
+                           repeats)
 
   def one_rewire():
-    holder["state"], _, fingerprint = rewire(holder["state"], grads)
+    holder["state"], _, fingerprint = steps.rewire(holder["state"], grads)
     return fingerprint
 
   rewire_s = (_median_seconds(one_rewire, repeats)
@@ -269,11 +274,11 @@ def run_paired(model_name: str, batch_size: int, time_steps: int,
   names = [str(v) for v in values]
   states, compiled = {}, {}
   for name, value in zip(names, values):
-    _, state, batch, (train_step, *_) = setup(
+    _, state, batch, steps = setup(
         model_name, batch_size, time_steps, algorithm="pq_dst",
         scope="layer", num_classes=num_classes, precision=precision,
         input_shape=input_shape, model_overrides={field: value})
-    compiled[name] = train_step.lower(state, batch).compile()
+    compiled[name] = steps.train.lower(state, batch).compile()
     states[name], _ = compiled[name](state, batch)  # warm-up
   times = {name: [] for name in names}
   for _ in range(repeats):

@@ -13,6 +13,8 @@ behind; ``max_to_keep`` bounds the disk used.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from typing import Any
 
@@ -27,9 +29,9 @@ def _to_tree(state: TrainState) -> dict[str, Any]:
       "step": state.step,
       "params": state.params,
       "batch_stats": state.batch_stats,
-      "masks": state.masks,
+      "sparsity": {f.name: getattr(state.sparsity, f.name)
+                   for f in dataclasses.fields(state.sparsity)},
       "opt_state": state.opt_state,
-      "sparsity_state": state.sparsity_state,
       "rng": jax.random.key_data(state.rng),
   }
 
@@ -37,7 +39,8 @@ def _to_tree(state: TrainState) -> dict[str, Any]:
 def _from_tree(template: TrainState, tree: dict[str, Any]) -> TrainState:
   rng = jax.random.wrap_key_data(tree.pop("rng"),
                                  impl=jax.random.key_impl(template.rng))
-  return template.replace(rng=rng, **tree)
+  sparse = template.sparsity.replace(**tree.pop("sparsity"))
+  return template.replace(rng=rng, sparsity=sparse, **tree)
 
 
 class Checkpointer:

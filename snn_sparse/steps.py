@@ -1,4 +1,4 @@
-"""The jitted train and eval steps: ``(state, batch) -> (state, metrics)``.
+"""The jitted steps of a run, built in one place: :func:`make_steps`.
 
 A batch is a dict with ``"input"`` and ``"label"`` ``[B]`` (int), batch-major
 as data pipelines produce it (so the batch axis is always axis 0, the one
@@ -14,12 +14,14 @@ The loss is differentiated with respect to the effective weights
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import layers, losses, metrics, optimizers
+from snn_sparse import layers, losses, metrics, optimizers, parallel
+from snn_sparse import train_state as state_lib
+from snn_sparse.sparsity import masks as masks_lib
 from snn_sparse.train_state import TrainState
 
 
@@ -77,11 +79,14 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def train_step(state: TrainState, batch, *, loss: str = "ce",
-               time_steps: int = 1):
+               time_steps: int = 1, return_grads: bool = False):
   """One optimizer step. Returns ``(state, {"loss", "accuracy"})``.
 
   With an optimizer of :func:`snn_sparse.optimizers.create_optimizer` the
-  metrics also hold ``"learning_rate"``, the one this step used.
+  metrics also hold ``"learning_rate"``, the one this step used. With
+  ``return_grads`` it returns ``(state, metrics, grads)``: the dense
+  gradients of this step (w.r.t. the effective weights, before the update),
+  which growth by gradient ranks.
   """
   rng, step_rng = jax.random.split(state.rng)
   loss_value, grads, logits, stats = loss_and_grads(
@@ -93,6 +98,8 @@ def train_step(state: TrainState, batch, *, loss: str = "ce",
   lr = optimizers.learning_rate(state.opt_state)
   if lr is not None:
     out["learning_rate"] = lr
+  if return_grads:
+    return state, out, grads
   return state, out
 
 
@@ -121,11 +128,68 @@ def eval_step(state: TrainState, batch, *, loss: str = "ce",
   }
 
 
-def make_steps(*, loss: str = "ce", time_steps: int = 1):
-  """Jitted ``(train_step, eval_step)``; the train step donates its state."""
+class Steps(NamedTuple):
+  """The jitted steps of a run. Steps that return a state donate theirs.
+
+  Attributes:
+    train: ``(state, batch) -> (state, metrics)``.
+    train_with_grads: ``(state, batch) -> (state, metrics, grads)``, for a
+      step after which an event grows by gradient; ``None`` unless the
+      algorithm needs gradients.
+    evaluate: ``(state, batch) -> sums`` (:func:`eval_step`).
+    rewire: ``(state, grads) -> (state, report, mask_fingerprint)``, the
+      algorithm's in-iteration event (``grads`` may be ``None``).
+    end_iteration: ``(state) -> (state, report, mask_fingerprint)``.
+  """
+
+  train: Callable
+  train_with_grads: Callable | None
+  evaluate: Callable
+  rewire: Callable
+  end_iteration: Callable
+
+
+def make_steps(algo, *, loss: str = "ce", time_steps: int = 1,
+               mesh=None) -> Steps:
+  """Every jitted step of a run of ``algo``: the trainer's, the benchmark's.
+
+  With a ``mesh`` the state is replicated and the batch sharded along its
+  ``"data"`` axis; without one the steps run on the default device. With
+  ``algo=None`` (a fixed mask or none) ``rewire`` and ``end_iteration`` are
+  ``None``.
+  """
   losses.get_loss(loss)  # Validate the name early.
-  train = jax.jit(functools.partial(train_step, loss=loss,
-                                    time_steps=time_steps), donate_argnums=0)
-  evaluate = jax.jit(functools.partial(eval_step, loss=loss,
-                                       time_steps=time_steps))
-  return train, evaluate
+  kw = dict(loss=loss, time_steps=time_steps)
+  if mesh is None:
+    state_sh = batch_sh = None
+  else:
+    state_sh = parallel.replicated(mesh)
+    batch_sh = parallel.batch_sharding(mesh)
+
+  def jit(fn, in_shardings, out_shardings, donate=()):
+    if mesh is None:
+      return jax.jit(fn, donate_argnums=donate)
+    return jax.jit(fn, in_shardings=in_shardings,
+                   out_shardings=out_shardings, donate_argnums=donate)
+
+  def with_fingerprint(state, report):
+    return state, report, masks_lib.fingerprint(state.masks)
+
+  train = jit(functools.partial(train_step, **kw), (state_sh, batch_sh),
+              (state_sh, state_sh), donate=0)
+  train_with_grads = None
+  if algo is not None and algo.needs_grads:
+    train_with_grads = jit(
+        functools.partial(train_step, return_grads=True, **kw),
+        (state_sh, batch_sh), (state_sh, state_sh, state_sh), donate=0)
+  evaluate = jit(functools.partial(eval_step, **kw), (state_sh, batch_sh),
+                 state_sh)
+  if algo is None:
+    return Steps(train, None, evaluate, None, None)
+  # Replicated in and out: every device holds the same new masks.
+  rewire = jit(lambda s, g: with_fingerprint(*state_lib.rewire(algo, s, g)),
+               (state_sh, state_sh), state_sh, donate=0)
+  end_iteration = jit(
+      lambda s: with_fingerprint(*state_lib.end_iteration(algo, s)),
+      (state_sh,), state_sh, donate=0)
+  return Steps(train, train_with_grads, evaluate, rewire, end_iteration)

@@ -41,7 +41,6 @@ uninterrupted run would.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -54,13 +53,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from snn_sparse import (checkpointing, losses, metrics, models, optimizers,
+from snn_sparse import (checkpointing, metrics, models, optimizers,
                         parallel, reporting)
+from snn_sparse import sparsity as sparsity_lib
 from snn_sparse import steps as steps_lib
 from snn_sparse.data import pipeline
-from snn_sparse.sparsity import algorithms
 from snn_sparse.sparsity import masks as masks_lib
 from snn_sparse.sparsity import pq as pq_lib
+from snn_sparse.sparsity.layout import UnitLayout
 from snn_sparse.train_state import TrainState
 
 PyTree = Any
@@ -177,12 +177,11 @@ def initial_state(config, model, algo, tx, input_shape) -> TrainState:
   variables = jax.jit(lambda k: model.init(
       {"params": k, "dropout": k}, x, train=False))(init_key)
   params = variables["params"]
-  masks = algo.init_masks(params, mask_key)
   state = TrainState.create(
       apply_fn=model.apply, params=params, tx=tx,
-      batch_stats=variables.get("batch_stats", {}), masks=masks,
-      sparsity_state=algo.init(params, masks), rng=state_key)
-  algo.validate(state)
+      batch_stats=variables.get("batch_stats", {}),
+      sparsity=algo.init(params, mask_key), rng=state_key)
+  algo.validate(state.params, state.sparsity, state.opt_state)
   return state
 
 
@@ -216,7 +215,7 @@ def sparsity_summary(state: TrainState, p: float, q: float,
   elif scope == "neuron":
     index = jax.device_get(pq_lib.tree_pq_index(state.params, state.masks,
                                                 p=p, q=q, scope="neuron"))
-    layout = pq_lib.UnitLayout(state.masks, "neuron")
+    layout = UnitLayout(state.masks, "neuron")
     active = {k: np.asarray(v).any(axis=1) for k, v in jax.device_get(
         layout.rows(state.masks)).items()}
     units = {k: np.asarray(v)[active[k]] for k, v in index.items()}
@@ -260,45 +259,6 @@ def _check_finite(values: dict, step: int) -> None:
         "the last checkpoint before this step is still in the workdir.")
 
 
-def sharded_steps(config, algo, mesh):
-  """The jitted steps of a run on ``mesh``.
-
-  Returns ``(train_step, eval_step, grad_step, rewire, end_iteration)``:
-  the state is replicated and the batch sharded along ``"data"``;
-  ``grad_step`` (the dense gradients) is ``None`` unless the algorithm grows
-  by gradient; ``rewire`` and ``end_iteration`` are the algorithm's events,
-  returning ``(state, report, mask_fingerprint)``. Steps that return a state
-  donate their input state.
-  """
-  state_sh, batch_sh = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-  kw = dict(loss=config.loss, time_steps=config.time_steps)
-  train_step = jax.jit(functools.partial(steps_lib.train_step, **kw),
-                       in_shardings=(state_sh, batch_sh),
-                       out_shardings=(state_sh, state_sh), donate_argnums=0)
-  eval_step = jax.jit(functools.partial(steps_lib.eval_step, **kw),
-                      in_shardings=(state_sh, batch_sh), out_shardings=state_sh)
-  grad_step = None
-  if algo.needs_grads:
-    loss_fn = losses.get_loss(config.loss)
-    grad_step = jax.jit(
-        lambda s, b: steps_lib.loss_and_grads(
-            s, b, loss_fn=loss_fn, rng=s.rng,
-            time_steps=config.time_steps)[1],
-        in_shardings=(state_sh, batch_sh), out_shardings=state_sh)
-
-  def with_fingerprint(event):
-    def fn(state, grads):
-      state, report = event(state, grads)
-      return state, report, masks_lib.fingerprint(state.masks)
-    # Replicated in and out: every device holds the same new masks.
-    return jax.jit(fn, in_shardings=(state_sh, state_sh),
-                   out_shardings=state_sh, donate_argnums=0)
-
-  return (train_step, eval_step, grad_step,
-          with_fingerprint(algo.rewire_fn),
-          with_fingerprint(algo.end_iteration_fn))
-
-
 # ----------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------
@@ -335,8 +295,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   total_steps = steps_per_iteration * config.num_iterations
 
   model = model_for_dataset(config, info)
-  algo = algorithms.create(config.sparsity, total_steps=total_steps,
-                           steps_per_iteration=steps_per_iteration)
+  algo = sparsity_lib.from_config(config.sparsity, total_steps=total_steps,
+                                  steps_per_iteration=steps_per_iteration)
   tx = create_optimizer(config, algo, steps_per_epoch=steps_per_epoch,
                         steps_per_iteration=steps_per_iteration,
                         total_steps=total_steps)
@@ -363,8 +323,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   step = int(state.step)
 
   # ---- Steps -----------------------------------------------------------------
-  train_step, eval_step, grad_step, rewire, end_iteration = sharded_steps(
-      config, algo, mesh)
+  steps = steps_lib.make_steps(algo, loss=config.loss,
+                               time_steps=config.time_steps, mesh=mesh)
   batches = pipeline.train_batches(
       config.data.name,
       batch_size=config.data.batch_size // jax.process_count(),
@@ -384,15 +344,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # Stage I: training, with the in-iteration rewiring events.
     while step < end_step:
       batch = parallel.shard_batch(next(batches), mesh)
-      state, train_metrics = train_step(state, batch)
+      rewires = algo.is_rewire_step(step + 1)
+      grads = None
+      if rewires and steps.train_with_grads:
+        # Growth by gradient ranks this step's dense gradients.
+        state, train_metrics, grads = steps.train_with_grads(state, batch)
+      else:
+        state, train_metrics = steps.train(state, batch)
       step += 1
       pending.append(train_metrics)
-      if algo.is_rewire_step(step):
-        grads = grad_step(state, batch) if grad_step else None
-        state, report, fingerprint = rewire(state, grads)
+      if rewires:
+        state, report, fingerprint = steps.rewire(state, grads)
         log.write("rewire", step=step, iteration=iteration,
                   mask_fingerprint=int(fingerprint),
-                  **algorithms.flatten_report(jax.device_get(report)))
+                  **sparsity_lib.flatten_report(jax.device_get(report)))
       if step % config.log_every_steps == 0 or step == end_step:
         values = _mean_train_metrics(pending)
         pending = []
@@ -409,9 +374,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
     # Evaluation of the network trained in this iteration.
     start = time.perf_counter()
-    val = (evaluate(state, eval_step, config, mesh, "validation")
+    val = (evaluate(state, steps.evaluate, config, mesh, "validation")
            if validation_fraction else None)
-    result = evaluate(state, eval_step, config, mesh, "test")
+    result = evaluate(state, steps.evaluate, config, mesh, "test")
     row = {"iteration": iteration, "step": step,
            "epoch": step // steps_per_epoch,
            "val_accuracy": None if val is None else val["accuracy"],
@@ -439,8 +404,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # Stage II: the iteration-end event (not after the last iteration).
     if iteration < config.num_iterations:
       # Iteration-end events rank weights only: no gradients needed.
-      state, report, fingerprint = end_iteration(state, None)
-      flat = algorithms.flatten_report(jax.device_get(report))
+      state, report, fingerprint = steps.end_iteration(state)
+      flat = sparsity_lib.flatten_report(jax.device_get(report))
       log.write("iteration_end", step=step, iteration=iteration,
                 mask_fingerprint=int(fingerprint), **flat)
       if "grown_survival" in report:  # a net prune (None where undefined)

@@ -10,6 +10,7 @@ import optax
 import pytest
 
 from snn_sparse import checkpointing, models
+from snn_sparse.sparsity.state import SparseState
 from snn_sparse.train_state import TrainState
 
 
@@ -21,8 +22,9 @@ def _state(seed=0):
   masks["Dense_0"]["kernel"] = (
       jax.random.uniform(jax.random.key(seed + 1), (16, 16)) < 0.5)
   return TrainState.create(apply_fn=model.apply, params=params,
-                           tx=optax.sgd(0.1, momentum=0.9), masks=masks,
-                           sparsity_state={"count": jnp.int32(seed)},
+                           tx=optax.sgd(0.1, momentum=0.9),
+                           sparsity=SparseState.from_masks(masks).replace(
+                               extra={"count": jnp.int32(seed)}),
                            rng=jax.random.key(seed + 2))
 
 
@@ -35,7 +37,7 @@ def test_round_trip_restores_every_field(tmp_path):
   restored, meta = ckpt.restore(template)
   assert meta == {"iterations_done": 3, "best": 0.5}
   assert int(restored.step) == 12
-  for name in ("params", "masks", "opt_state", "sparsity_state"):
+  for name in ("params", "masks", "opt_state", "sparsity"):
     jax.tree.map(np.testing.assert_array_equal, getattr(restored, name),
                  getattr(state, name))
   assert restored.masks["Dense_0"]["bias"] is None

@@ -7,7 +7,7 @@ import pytest
 
 from snn_sparse import models, train
 from snn_sparse.data import pipeline
-from snn_sparse.sparsity import algorithms
+from snn_sparse import sparsity
 
 CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[1]
                                   / "experiments" / "configs").glob("*.py")
@@ -32,7 +32,7 @@ def test_config_is_valid_and_documented(name):
                                    validation_fraction=fraction)
   assert config.sparsity.rewire_every == steps
   assert config.checkpoint_every_steps % steps == 0
-  algorithms.resolve_config(
+  sparsity.from_config(
       config.sparsity, total_steps=steps * config.epochs_per_iteration *
       config.num_iterations,
       steps_per_iteration=steps * config.epochs_per_iteration)

@@ -6,8 +6,9 @@ A shortened default job (the digits convnet of
 ``tests/golden/default_job.json``: every mask fingerprint, train loss and
 accuracy, every event's counts and PQ indices, and the summary rows. A
 refactoring must leave them bit-identical; a deliberate change of numbers
-rewrites the file (``python tests/test_golden_default_job.py --write``) in
-the same commit, and says why.
+rewrites the file (``python -m tests.test_golden_default_job --write
+[ALGORITHM ...]`` from the repository root) in the same commit, and says
+why.
 """
 
 import json
@@ -71,7 +72,8 @@ if __name__ == "__main__":
   import tempfile
   names = sys.argv[2:] or ALGORITHMS
   if sys.argv[1:2] != ["--write"]:
-    sys.exit("usage: python tests/test_golden_default_job.py --write [ALGO ...]")
+    sys.exit("usage: python -m tests.test_golden_default_job --write "
+             "[ALGORITHM ...]")
   out = _golden() if os.path.exists(GOLDEN) else {}
   for name in names:
     with tempfile.TemporaryDirectory() as workdir:

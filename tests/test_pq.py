@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from snn_sparse.sparsity import pq
+from snn_sparse.sparsity import layout as layout_lib
 
 
 def _gaussian_i(p=0.5, q=1.0):
@@ -270,11 +271,11 @@ class TreeTest(parameterized.TestCase):
   def test_unit_layout_roundtrip(self):
     params, masks = _tree()
     for scope in pq.SCOPES:
-      layout = pq.UnitLayout(masks, scope)
+      layout = layout_lib.UnitLayout(masks, scope)
       back = layout.unrows(layout.rows(params))
       np.testing.assert_array_equal(back["Conv_0"]["kernel"],
                                     params["Conv_0"]["kernel"])
       self.assertIsNone(back["Conv_0"]["bias"])
-    rows = pq.UnitLayout(masks, "neuron").rows(params)
+    rows = layout_lib.UnitLayout(masks, "neuron").rows(params)
     np.testing.assert_array_equal(rows["Conv_0/kernel"][2],
                                   params["Conv_0"]["kernel"][..., 2].ravel())

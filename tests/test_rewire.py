@@ -10,7 +10,9 @@ import numpy as np
 import optax
 import pytest
 
+from snn_sparse.sparsity import optimizer_state as O
 from snn_sparse.sparsity import rewire as R
+from snn_sparse.sparsity.state import SparseState
 from snn_sparse.train_state import TrainState
 
 SGD_MOMENTUM = optax.sgd(0.1, momentum=0.9)
@@ -218,7 +220,7 @@ class MomentTest(parameterized.TestCase):
     params = {"Dense_0": {"kernel": jnp.ones((4, 3)), "bias": jnp.ones(3)}}
     masks = {"Dense_0": {"kernel": jnp.eye(4, 3, dtype=bool), "bias": None}}
     state = TrainState.create(apply_fn=None, params=params, tx=tx,
-                              masks=masks)
+                              sparsity=SparseState.from_masks(masks))
     for i in range(steps):
       g = jax.tree.map(
           lambda w, i=i: jax.random.normal(jax.random.key(i), w.shape),
@@ -229,26 +231,26 @@ class MomentTest(parameterized.TestCase):
   def test_momentum_sgd_and_adam(self):
     state = self._state(SGD_MOMENTUM)
     np.testing.assert_array_equal(
-        R.optimizer_momentum(state.opt_state, state.params)["Dense_0"]
+        O.optimizer_momentum(state.opt_state, state.params)["Dense_0"]
         ["kernel"], state.opt_state[0].trace["Dense_0"]["kernel"])
     state = self._state(optax.adam(1e-3))
     mu = state.opt_state[0].mu["Dense_0"]["kernel"]
     nu = state.opt_state[0].nu["Dense_0"]["kernel"]
     np.testing.assert_allclose(
-        R.optimizer_momentum(state.opt_state, state.params, eps=1e-8)
+        O.optimizer_momentum(state.opt_state, state.params, eps=1e-8)
         ["Dense_0"]["kernel"], mu / (jnp.sqrt(nu) + 1e-8), rtol=1e-6)
 
   def test_momentum_nested(self):
     tx = optax.chain(optax.clip_by_global_norm(1.0),
                      optax.inject_hyperparams(optax.adamw)(learning_rate=1e-3))
     state = self._state(tx)
-    m = R.optimizer_momentum(state.opt_state, state.params)
+    m = O.optimizer_momentum(state.opt_state, state.params)
     self.assertEqual(m["Dense_0"]["kernel"].shape, (4, 3))
 
   def test_no_momentum_raises(self):
     state = self._state(optax.sgd(0.1))
     with pytest.raises(ValueError, match="momentum"):
-      R.optimizer_momentum(state.opt_state, state.params)
+      O.optimizer_momentum(state.opt_state, state.params)
     with pytest.raises(ValueError, match="grads"):
       R.growth_scores("gradient", state.params, state.masks)
     with pytest.raises(ValueError, match="'grow'"):
@@ -268,8 +270,7 @@ class MomentTest(parameterized.TestCase):
     grown = {"Dense_0": {"kernel": jnp.zeros((4, 3), bool).at[3, 0].set(True)
                          .at[0, 2].set(True), "bias": None}}
     before = jax.tree.leaves(state.opt_state)
-    after_state = jax.jit(R.reset_moments, static_argnums=0)(
-        tx, state.opt_state, grown)
+    after_state = jax.jit(O.reset_moments)(state.opt_state, grown)
     after = jax.tree.leaves(after_state)
     n_reset = 0
     for b, a in zip(before, after):
@@ -284,7 +285,29 @@ class MomentTest(parameterized.TestCase):
     self.assertGreaterEqual(n_reset, 1)
 
 
-class TrainStateRewireTest(parameterized.TestCase):
+def _rewire_state(state, counts, *, scope, grow, grads=None,
+                  allow_regrow=False):
+  """Prune ``counts``, grow as many by ``grow``, apply: a whole event."""
+  scores = R.growth_scores(grow, state.params, state.masks,
+                           opt_state=state.opt_state, grads=grads,
+                           key=jax.random.key(5))
+  res = R.prune_and_grow(state.params, state.masks, counts, scores,
+                         scope=scope, allow_regrow=allow_regrow)
+  return _applied(state, res), res
+
+
+def _net_prune_state(state, counts, *, scope):
+  res = R.prune(state.params, state.masks, counts, scope=scope)
+  return _applied(state, res), res
+
+
+def _applied(state, res):
+  params, opt_state = R.apply_result(state.params, state.opt_state, res)
+  return state.replace(params=params, opt_state=opt_state,
+                       sparsity=state.sparsity.replace(masks=res.masks))
+
+
+class ApplyResultTest(parameterized.TestCase):
 
   def _state(self, tx):
     k = jax.random.key(0)
@@ -296,7 +319,7 @@ class TrainStateRewireTest(parameterized.TestCase):
              "Dense_0": {"kernel": jax.random.bernoulli(
                  jax.random.fold_in(k, 1), 0.4, (16, 5))}}
     state = TrainState.create(apply_fn=None, params=params, tx=tx,
-                              masks=masks)
+                              sparsity=SparseState.from_masks(masks))
     for i in range(3):
       g = jax.tree.map(lambda w, i=i: jax.random.normal(
           jax.random.key(10 + i), w.shape), params)
@@ -309,7 +332,7 @@ class TrainStateRewireTest(parameterized.TestCase):
     grads = jax.tree.map(lambda w: jnp.ones_like(w), state.params)
     counts = {"Conv_0/kernel": jnp.array([2, 1, 0, 3]),
               "Dense_0/kernel": jnp.array([1, 1, 1, 1, 1])}
-    new, res = R.rewire_state(state, counts, scope="neuron", grow=grow,
+    new, res = _rewire_state(state, counts, scope="neuron", grow=grow,
                               grads=grads)
     for path in ("Conv_0", "Dense_0"):
       g = np.asarray(res.grown[path]["kernel"])
@@ -351,7 +374,7 @@ class TrainStateRewireTest(parameterized.TestCase):
     grads["Dense_0"]["kernel"] = jnp.asarray(g)
     counts = {"Conv_0/kernel": jnp.zeros(4, jnp.int32),
               "Dense_0/kernel": jnp.array([2, 0, 0, 0, 0])}
-    new, res = R.rewire_state(state, counts, scope="neuron", grow="gradient",
+    new, res = _rewire_state(state, counts, scope="neuron", grow="gradient",
                               grads=grads, allow_regrow=True)
     nm = np.asarray(new.masks["Dense_0"]["kernel"])
     nw = np.asarray(new.params["Dense_0"]["kernel"])
@@ -379,13 +402,13 @@ class TrainStateRewireTest(parameterized.TestCase):
     grads = jax.tree.map(jnp.zeros_like, state.params)
     grads["Dense_0"]["kernel"] = jnp.asarray(g)
     counts = {"Conv_0/kernel": jnp.array(0), "Dense_0/kernel": jnp.array(1)}
-    new, _ = R.rewire_state(state, counts, scope="layer", grow="gradient",
+    new, _ = _rewire_state(state, counts, scope="layer", grow="gradient",
                             grads=grads)
     self.assertTrue(bool(new.masks["Dense_0"]["kernel"][target]))
 
   def test_net_prune(self):
     state = self._state(SGD_MOMENTUM)
-    new, res = R.net_prune_state(state, jnp.array(5), scope="global")
+    new, res = _net_prune_state(state, jnp.array(5), scope="global")
     before = sum(int(np.sum(m)) for m in jax.tree.leaves(state.masks))
     after = sum(int(np.sum(m)) for m in jax.tree.leaves(new.masks))
     self.assertEqual(before - after, 5)
@@ -408,7 +431,7 @@ class TrainStateRewireTest(parameterized.TestCase):
     @jax.jit
     @chex.assert_max_traces(n=1)
     def step(state, k0, k1):
-      return R.rewire_state(state, {"Conv_0/kernel": k0, "Dense_0/kernel": k1},
+      return _rewire_state(state, {"Conv_0/kernel": k0, "Dense_0/kernel": k1},
                       scope="neuron", grow="momentum")
 
     totals = []

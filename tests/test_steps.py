@@ -8,6 +8,7 @@ import optax
 import pytest
 
 from snn_sparse import metrics, models, steps
+from snn_sparse.sparsity.state import SparseState
 from snn_sparse.train_state import TrainState
 
 
@@ -27,7 +28,7 @@ def _batch(n, seed=0):
 
 
 def test_train_step_learns_a_fixed_batch_without_retracing():
-  train_step, _ = steps.make_steps(time_steps=4)
+  train_step = steps.make_steps(None, time_steps=4).train
   state, batch = _state(), _batch(16)
   first = None
   for _ in range(30):
@@ -54,7 +55,7 @@ def test_encoding_of_images_and_event_frames():
 
 
 def test_padded_eval_equals_eval_of_the_real_examples():
-  _, eval_step = steps.make_steps(time_steps=4)
+  eval_step = steps.make_steps(None, time_steps=4).evaluate
   state = _state()
   batch = _batch(5, seed=1)
   padded = {"input": np.concatenate([batch["input"], np.ones((3, 8, 8, 1),
@@ -74,7 +75,7 @@ def test_eval_ops_fall_with_the_masks():
   # All-ones 8x8 input, first conv 3x3 'same', 1 -> 32 channels. Dense: per
   # axis the outputs see 2+3*6+2 = 22 valid taps, so 22**2 * 32 MACs. With
   # only the centre tap active: 64 outputs x 1 tap x 32 channels.
-  _, eval_step = steps.make_steps(time_steps=1)
+  eval_step = steps.make_steps(None, time_steps=1).evaluate
   state = _state()
   batch = {"input": np.ones((1, 8, 8, 1), np.float32),
            "label": np.zeros(1, np.int32)}
@@ -85,6 +86,6 @@ def test_eval_ops_fall_with_the_masks():
   kernel = state.params["Conv_0"]["kernel"]
   masks = jax.tree.map(lambda _: None, state.params)
   masks["Conv_0"]["kernel"] = jnp.zeros(kernel.shape, bool).at[1, 1].set(True)
-  sparse = state.replace(masks=masks)
+  sparse = state.replace(sparsity=SparseState.from_masks(masks))
   out = metrics.finalize(metrics.accumulate(None, eval_step(sparse, batch)))
   assert out["macs"] == pytest.approx(64 * 32)  # only the centre tap

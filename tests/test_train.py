@@ -14,6 +14,7 @@ import pytest
 from experiments.configs import default
 from snn_sparse import checkpointing, reporting, train
 from snn_sparse.sparsity import algorithms
+from snn_sparse.sparsity.state import SparseState
 from snn_sparse.train_state import TrainState
 
 
@@ -149,7 +150,8 @@ def test_summary_pq_index_in_the_configured_scope():
   masks = {"d": {"kernel": jnp.array([[True, True], [True, True],
                                       [False, True]])}}
   state = TrainState.create(apply_fn=None, params=params,
-                            tx=optax.sgd(0.1), masks=masks)
+                            tx=optax.sgd(0.1),
+                            sparsity=SparseState.from_masks(masks))
   out = train.sparsity_summary(state, 0.5, 1.0, "neuron")
   assert out["pq_index_per_layer"]["d/kernel"] == pytest.approx(
       1 - ((1 + 2 + 3 * 2**0.5) / 5)**2 / 2.2, rel=1e-5)

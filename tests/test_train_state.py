@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from snn_sparse.sparsity.state import SparseState
 from snn_sparse.train_state import TrainState
 
 
@@ -29,7 +30,8 @@ class TrainStateTest(parameterized.TestCase):
   def test_create_masks_params(self):
     params, masks = _setup()
     state = TrainState.create(apply_fn=None, params=params,
-                              tx=optax.sgd(0.1), masks=masks)
+                              tx=optax.sgd(0.1),
+                              sparsity=SparseState.from_masks(masks))
     m = masks["Dense_0"]["kernel"]
     self.assertTrue(bool(jnp.all(state.params["Dense_0"]["kernel"][~m] == 0)))
     np.testing.assert_array_equal(state.params["Conv_0"]["bias"], jnp.ones(4))
@@ -45,7 +47,7 @@ class TrainStateTest(parameterized.TestCase):
   def test_masked_weights_stay_zero(self, make_tx, moment):
     params, masks = _setup()
     state = TrainState.create(apply_fn=None, params=params, tx=make_tx(),
-                              masks=masks)
+                              sparsity=SparseState.from_masks(masks))
 
     @jax.jit
     def step(state, i):
@@ -72,7 +74,7 @@ class TrainStateTest(parameterized.TestCase):
   def test_dense_state(self):
     params, _ = _setup()
     state = TrainState.create(apply_fn=None, params=params,
-                              tx=optax.sgd(0.1), masks=None)
+                              tx=optax.sgd(0.1))
     grads = jax.tree.map(jnp.ones_like, params)
     new = state.apply_dense_gradients(grads)
     np.testing.assert_allclose(new.params["Dense_0"]["kernel"],

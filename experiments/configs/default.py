@@ -32,7 +32,7 @@ Every algorithm of the registry runs from this config with
 
 import ml_collections
 
-from snn_sparse.sparsity import algorithms
+from snn_sparse import sparsity
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -84,7 +84,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_iterations = 10
   config.epochs_per_iteration = 5
 
-  config.sparsity = algorithms.default_sparsity_config()
+  config.sparsity = sparsity.default_sparsity_config()
   config.sparsity.rewire_every = 20  # once per epoch (1,293 / 64)
 
   # Devices: a one-axis data-parallel mesh (0 = all devices). distributed

@@ -1,88 +1,70 @@
-"""Sparsity: PQ index, masks, rewiring kernels and the algorithm registry.
+"""Sparse training as pure functions over pytrees, in the optax style.
 
-* :mod:`~snn_sparse.sparsity.masks`: mask trees, ER/ERK/uniform init,
-  statistics.
-* :mod:`~snn_sparse.sparsity.pq`: PQ index, retained bound, rewiring ratio
-  and counts, per scope (``layer``, ``neuron``, ``global``).
-* :mod:`~snn_sparse.sparsity.rewire`: exact, jit-stable prune/grow kernels,
-  growth scores and optimizer-moment reset.
-* :mod:`~snn_sparse.sparsity.algorithms`: ``pq_dst``, ``esl``, ``set``,
-  ``rigl``, ``static``, ``gmp``, ``sap``, ``dense`` behind one interface,
-  built from a ``sparsity`` ConfigDict by :func:`create`.
+Public API::
+
+    from snn_sparse import sparsity
+
+    algo = sparsity.create("pq_dst", init_density=0.5, rewire_every=50,
+                           total_steps=1000)
+    state = algo.init(params, key)        # SparseState: .masks, .grown, ...
+    params = sparsity.apply_masks(params, state.masks)
+    tx = sparsity.masked(optax.sgd(0.05, momentum=0.9))
+    updates, opt_state = tx.update(grads, opt_state, params,
+                                   masks=state.masks)
+    if algo.is_rewire_step(step):
+      params, state, opt_state, report = algo.rewire(
+          params, state, opt_state, step=step, key=key, grads=grads)
+    params, state, opt_state, report = algo.end_iteration(
+        params, state, opt_state, key=key)
+    sparsity.register("my_dst", factory)
+
+Modules, one idea each:
+
+* :mod:`core`: an algorithm as parts over one prune-and-grow path.
+* :mod:`algorithms`: the built-in factories; :mod:`registry`: by name.
+* :mod:`config`: the ``sparsity`` config section (fields, checks).
+* :mod:`amounts`: how many per unit (PQ, constant, cosine, GMP, any
+  schedule); :mod:`schedules`: when events fire.
+* :mod:`state`: ``SparseState``; :mod:`masked`: the optax wrapper;
+  :mod:`reports`: event reports.
+* :mod:`masks`, :mod:`pq`, :mod:`layout`, :mod:`rewire`,
+  :mod:`optimizer_state`: masks, the PQ index, unit rows, prune/grow
+  kernels and the optimizer-state surgery they need.
 """
 
 from snn_sparse.sparsity.algorithms import ALGORITHMS
-from snn_sparse.sparsity.algorithms import create
-from snn_sparse.sparsity.algorithms import default_sparsity_config
-from snn_sparse.sparsity.algorithms import flatten_report
-from snn_sparse.sparsity.algorithms import resolve_config
-from snn_sparse.sparsity.algorithms import SparsityAlgorithm
+from snn_sparse.sparsity.amounts import ConstantRatio
+from snn_sparse.sparsity.amounts import CosineRatio
+from snn_sparse.sparsity.amounts import GMPDensity
+from snn_sparse.sparsity.amounts import PQRatio
+from snn_sparse.sparsity.amounts import ScheduledRatio
+from snn_sparse.sparsity.config import default_sparsity_config
+from snn_sparse.sparsity.core import Growth
+from snn_sparse.sparsity.core import MaskInit
+from snn_sparse.sparsity.core import SparsityAlgorithm
+from snn_sparse.sparsity.layout import UnitLayout
+from snn_sparse.sparsity.masked import masked
 from snn_sparse.sparsity.masks import apply_masks
+from snn_sparse.sparsity.masks import fingerprint
 from snn_sparse.sparsity.masks import full_masks
 from snn_sparse.sparsity.masks import init_masks
-from snn_sparse.sparsity.masks import is_none
-from snn_sparse.sparsity.masks import is_prunable
-from snn_sparse.sparsity.masks import layer_counts
-from snn_sparse.sparsity.masks import layer_densities
 from snn_sparse.sparsity.masks import mask_stats
-from snn_sparse.sparsity.masks import masked_paths
-from snn_sparse.sparsity.masks import path_str
-from snn_sparse.sparsity.masks import PRUNABLE_PATTERN
-from snn_sparse.sparsity.masks import prunable_paths
 from snn_sparse.sparsity.pq import pq_index
-from snn_sparse.sparsity.pq import ratio_from_index
-from snn_sparse.sparsity.pq import retained_bound
-from snn_sparse.sparsity.pq import rewire_count
 from snn_sparse.sparsity.pq import rewiring_ratio
 from snn_sparse.sparsity.pq import tree_pq_index
-from snn_sparse.sparsity.pq import tree_retained_bound
-from snn_sparse.sparsity.pq import tree_rewire_count
-from snn_sparse.sparsity.pq import tree_rewiring_ratio
-from snn_sparse.sparsity.pq import UnitLayout
-from snn_sparse.sparsity.rewire import growth_scores
-from snn_sparse.sparsity.rewire import net_prune_state
-from snn_sparse.sparsity.rewire import optimizer_momentum
-from snn_sparse.sparsity.rewire import prune
-from snn_sparse.sparsity.rewire import prune_and_grow
-from snn_sparse.sparsity.rewire import reset_moments
-from snn_sparse.sparsity.rewire import rewire_state
-from snn_sparse.sparsity.rewire import RewireResult
+from snn_sparse.sparsity.registry import create
+from snn_sparse.sparsity.registry import from_config
+from snn_sparse.sparsity.registry import names
+from snn_sparse.sparsity.registry import register
+from snn_sparse.sparsity.reports import flatten_report
+from snn_sparse.sparsity.schedules import EventTiming
+from snn_sparse.sparsity.state import SparseState
 
 __all__ = [
-    "ALGORITHMS",
-    "create",
-    "default_sparsity_config",
-    "flatten_report",
-    "resolve_config",
-    "SparsityAlgorithm",
-    "apply_masks",
-    "full_masks",
-    "init_masks",
-    "is_none",
-    "is_prunable",
-    "layer_counts",
-    "layer_densities",
-    "mask_stats",
-    "masked_paths",
-    "path_str",
-    "PRUNABLE_PATTERN",
-    "prunable_paths",
-    "pq_index",
-    "ratio_from_index",
-    "retained_bound",
-    "rewire_count",
-    "rewiring_ratio",
-    "tree_pq_index",
-    "tree_retained_bound",
-    "tree_rewire_count",
-    "tree_rewiring_ratio",
-    "UnitLayout",
-    "growth_scores",
-    "net_prune_state",
-    "optimizer_momentum",
-    "prune",
-    "prune_and_grow",
-    "reset_moments",
-    "rewire_state",
-    "RewireResult",
+    "ALGORITHMS", "ConstantRatio", "CosineRatio", "GMPDensity", "PQRatio",
+    "ScheduledRatio", "default_sparsity_config", "Growth", "MaskInit",
+    "SparsityAlgorithm", "UnitLayout", "masked", "apply_masks",
+    "fingerprint", "full_masks", "init_masks", "mask_stats", "pq_index",
+    "rewiring_ratio", "tree_pq_index", "create", "from_config", "names",
+    "register", "flatten_report", "EventTiming", "SparseState",
 ]

@@ -7,7 +7,7 @@ with a sort plus a per-unit threshold and an exact tie rank, never with
 data-dependent shapes.
 
 **Units.** Work is done on *unit rows* ``(U, n)`` (see
-:class:`snn_sparse.sparsity.pq.UnitLayout`): one row per unit of the scope
+:class:`snn_sparse.sparsity.layout.UnitLayout`): one row per unit of the scope
 (``layer``: one row per kernel; ``neuron``: one row per output feature;
 ``global``: one row holding all masked kernels). Counts ``k`` are given per
 unit.
@@ -18,8 +18,8 @@ below the ``k``-th smallest value are taken, then ties at that value are taken
 in index order (or in the order of an optional random tie-break key) until
 the count is met.
 
-**One rewiring step** (:func:`prune_and_grow_rows`, :func:`prune_and_grow`,
-:func:`rewire_state`), per unit:
+**One rewiring step** (:func:`prune_and_grow_rows`, :func:`prune_and_grow`),
+per unit:
 
 1. prune: drop the ``k`` active synapses with the smallest ``|w|``;
 2. grow: activate as many synapses as were pruned, the ones with the largest
@@ -44,8 +44,8 @@ anywhere inside an optax state), ``"gradient"`` (``|dense gradient|``, RigL)
 or ``"random"`` (SET). They are only informative if the optimizer receives
 *dense* gradients (see :mod:`snn_sparse.train_state`).
 
-:func:`prune` and :func:`net_prune_state` are the prune step alone (no
-growth): density falls.
+:func:`prune` is the prune step alone (no growth): density falls.
+:func:`apply_result` applies a result to params and the optimizer state.
 """
 
 from __future__ import annotations
@@ -56,11 +56,10 @@ from typing import Any, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
-import optax
-from optax import tree_utils as otu
 
 from snn_sparse.sparsity import masks as masks_lib
-from snn_sparse.sparsity import pq as pq_lib
+from snn_sparse.sparsity import optimizer_state
+from snn_sparse.sparsity.layout import GLOBAL, UnitLayout
 
 PyTree = Any
 
@@ -212,16 +211,16 @@ class RewireResult(NamedTuple):
   shortfall: jax.Array
 
 
-def counts_to_rows(counts, layout: pq_lib.UnitLayout) -> dict[str, jax.Array]:
+def counts_to_rows(counts, layout: UnitLayout) -> dict[str, jax.Array]:
   """Per-unit counts ``{name: int32 (U,)}`` from the public count format.
 
   ``layer``: ``{path: ()}``; ``neuron``: ``{path: (out,)}``; ``global``: a
   scalar (or ``{"global": ()}``). See :func:`pq.tree_rewire_count`.
   """
-  if layout.scope == pq_lib.GLOBAL:
+  if layout.scope == GLOBAL:
     if isinstance(counts, Mapping):
-      counts = counts[pq_lib.GLOBAL]
-    return {pq_lib.GLOBAL: jnp.reshape(jnp.asarray(counts, jnp.int32), (1,))}
+      counts = counts[GLOBAL]
+    return {GLOBAL: jnp.reshape(jnp.asarray(counts, jnp.int32), (1,))}
   if not isinstance(counts, Mapping):
     raise ValueError(
         f"counts for scope={layout.scope!r} must be a dict keyed by kernel "
@@ -245,7 +244,7 @@ def _per_kernel_sums(tree, layout) -> dict[str, jax.Array]:
           for p, x in layout.kernels(tree).items()}
 
 
-def make_result(layout: pq_lib.UnitLayout, new: Mapping[str, jax.Array],
+def make_result(layout: UnitLayout, new: Mapping[str, jax.Array],
                 pruned: Mapping[str, jax.Array], grown: Mapping[str, jax.Array],
                 *, regrow: bool) -> RewireResult:
   """Packs unit-row outcomes ``{name: (U, n)}`` into a :class:`RewireResult`.
@@ -281,7 +280,7 @@ def prune(params: PyTree, masks: PyTree, counts, *, scope: str = "layer",
   Returns:
     A :class:`RewireResult` with ``grown`` all ``False``.
   """
-  layout = pq_lib.UnitLayout(masks, scope)
+  layout = UnitLayout(masks, scope)
   w, m = layout.rows(params), layout.rows(masks)
   e = m if eligible is None else {
       n: m[n] & v for n, v in layout.rows(eligible).items()}
@@ -317,7 +316,7 @@ def prune_and_grow(params: PyTree, masks: PyTree, counts, scores: PyTree, *,
   Returns:
     A :class:`RewireResult`.
   """
-  layout = pq_lib.UnitLayout(masks, scope)
+  layout = UnitLayout(masks, scope)
   w, m, s = layout.rows(params), layout.rows(masks), layout.rows(scores)
   e = None if eligible is None else layout.rows(eligible)
   k = counts_to_rows(counts, layout)
@@ -336,47 +335,6 @@ def prune_and_grow(params: PyTree, masks: PyTree, counts, scores: PyTree, *,
 # ---------------------------------------------------------------------------
 # Growth scores and the optimizer's moments.
 # ---------------------------------------------------------------------------
-
-
-def _moment_candidates(opt_state, name, treedef):
-  def matches(path, value):
-    del path
-    return jax.tree.structure(value) == treedef
-
-  return otu.tree_get_all_with_path(opt_state, name, filtering=matches)
-
-
-def optimizer_momentum(opt_state: PyTree, params: PyTree, *,
-                       eps: float = 1e-8) -> PyTree:
-  """The momentum an optax state holds for ``params`` (params structure).
-
-  Searches ``opt_state`` (any nesting: ``chain``, ``inject_hyperparams``,
-  ...) for params-shaped moment trees: Adam-style ``mu`` (with ``nu`` from the
-  same state, giving ``mu / (sqrt(nu) + eps)``; ``mu`` alone if there is no
-  ``nu``, e.g. Lion), else SGD's momentum ``trace``. Moments are used without
-  bias correction, which scales a whole kernel uniformly and so does not
-  change any ranking.
-
-  Raises:
-    ValueError: if the state holds no params-shaped momentum (e.g. plain
-      ``optax.sgd`` without ``momentum``).
-  """
-  treedef = jax.tree.structure(params)
-  mus = _moment_candidates(opt_state, "mu", treedef)
-  if mus:
-    mu_path, mu = mus[0]
-    for nu_path, nu in _moment_candidates(opt_state, "nu", treedef):
-      if tuple(nu_path[:-1]) == tuple(mu_path[:-1]):
-        return jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + eps), mu, nu)
-    return mu
-  traces = _moment_candidates(opt_state, "trace", treedef)
-  if traces:
-    return traces[0][1]
-  raise ValueError(
-      "grow='momentum' needs an optimizer with momentum, but the optimizer "
-      "state holds no params-shaped 'trace' (optax.sgd(..., momentum=...)) or "
-      "'mu' (Adam-style) tree. Use an optimizer with momentum, or set "
-      "sparsity.grow to 'gradient' or 'random'.")
 
 
 def growth_scores(method: str, params: PyTree, masks: PyTree, *,
@@ -399,7 +357,7 @@ def growth_scores(method: str, params: PyTree, masks: PyTree, *,
         f"argument 'grow' must be one of {list(GROW_METHODS)}, got "
         f"{method!r}.")
   if method == "momentum":
-    source = optimizer_momentum(opt_state, params, eps=eps)
+    source = optimizer_state.optimizer_momentum(opt_state, params, eps=eps)
   elif method == "gradient":
     if grads is None:
       raise ValueError(
@@ -418,140 +376,19 @@ def growth_scores(method: str, params: PyTree, masks: PyTree, *,
                       masks, source, is_leaf=masks_lib.is_none)
 
 
-class _NoMask:
-  """Leaf that stands for a ``None`` mask entry inside ``tree_map_params``."""
+def apply_result(params: PyTree, opt_state: PyTree, result: RewireResult
+                 ) -> tuple[PyTree, PyTree]:
+  """Applies a :class:`RewireResult`: ``(params, opt_state)`` after it.
 
-  def __repr__(self):
-    return "NO_MASK"
-
-
-_NO_MASK = _NoMask()
-
-
-def _zero_where(v, g):
-  if (g is _NO_MASK or not hasattr(v, "shape")
-      or tuple(v.shape) != tuple(jnp.shape(g))):
-    return v
-  return jnp.where(g, jnp.zeros((), v.dtype), v)
-
-
-def reset_moments(tx: optax.GradientTransformation, opt_state: PyTree,
-                  grown: PyTree) -> PyTree:
-  """Zeroes every params-shaped optimizer moment where ``grown`` is True.
-
-  Works for any optax optimizer: the params-shaped parts of ``opt_state``
-  (SGD's trace, Adam's ``mu`` and ``nu``, ...) are located with
-  ``optax.tree_utils.tree_map_params``; other state (step counts, schedule
-  state, factored statistics of a different shape) is left untouched. If
-  ``tx.init`` cannot run on ``tree_map_params``'s placeholder, every
-  sub-tree of ``opt_state`` with the params structure is treated as a moment.
-
-  Args:
-    tx: the optax transformation that produced ``opt_state``.
-    opt_state: its state.
-    grown: bool mask-structured tree (``None`` at unmasked leaves).
-  """
-  if grown is None:
-    return opt_state
-  full = jax.tree.map(lambda g: _NO_MASK if g is None else g, grown,
-                      is_leaf=masks_lib.is_none)
-  try:
-    return otu.tree_map_params(tx, _zero_where, opt_state, full)
-  except Exception:  # pylint: disable=broad-except
-    pass
-  treedef = jax.tree.structure(full)
-
-  def is_moment(x):
-    try:
-      return jax.tree.structure(x) == treedef
-    except Exception:  # pylint: disable=broad-except
-      return False
-
-  return jax.tree.map(
-      lambda x: jax.tree.map(_zero_where, x, full) if is_moment(x) else x,
-      opt_state, is_leaf=is_moment)
-
-
-# ---------------------------------------------------------------------------
-# TrainState-level steps.
-# ---------------------------------------------------------------------------
-
-
-def _split_rng(state, key):
-  if key is not None:
-    return state, key
-  rng, key = jax.random.split(state.rng)
-  return state.replace(rng=rng), key
-
-
-def apply_rewiring(state, result: RewireResult):
-  """Applies a :class:`RewireResult` to a ``TrainState``.
-
-  New masks; pruned and grown weights set to 0; grown synapses' optimizer
-  moments reset to 0.
+  Inactive and grown weights become 0 (a synapse dropped and regrown in the
+  same event keeps its weight); the optimizer moments of grown synapses are
+  reset to 0 (:func:`optimizer_state.reset_moments`).
   """
   def fix(m, w, g):
     if m is None:
       return w
     return jnp.where(m & ~g, w, jnp.zeros((), w.dtype))
 
-  params = jax.tree.map(fix, result.masks, state.params, result.grown,
+  params = jax.tree.map(fix, result.masks, params, result.grown,
                         is_leaf=masks_lib.is_none)
-  opt_state = reset_moments(state.tx, state.opt_state, result.grown)
-  return state.replace(params=params, masks=result.masks, opt_state=opt_state)
-
-
-@functools.partial(
-    jax.jit, static_argnames=("scope", "grow", "allow_regrow", "eps",
-                              "random_tiebreak", "limit_to_candidates"))
-def rewire_state(state, counts, *, scope: str = "layer", grow: str = "momentum",
-           allow_regrow: bool = False, grads: PyTree = None,
-           key: jax.Array | None = None, eps: float = 1e-8,
-           eligible: PyTree | None = None, random_tiebreak: bool = False,
-           limit_to_candidates: bool = False):
-  """Constant-density rewiring of a ``TrainState`` (jit-friendly).
-
-  Prunes ``counts`` per unit, grows as many by ``grow`` score, zeroes grown
-  weights and resets their optimizer moments.
-
-  Args:
-    state: a :class:`snn_sparse.train_state.TrainState` with masks.
-    counts: per-unit prune counts (format of :func:`counts_to_rows`).
-    scope: ``"layer"``, ``"neuron"`` or ``"global"``.
-    grow: ``"momentum"``, ``"gradient"`` or ``"random"``.
-    allow_regrow: let synapses pruned in this step be regrown (RigL).
-    grads: dense gradients (required for ``grow="gradient"``).
-    key: randomness for random growth / tie-breaks; default: split from
-      ``state.rng`` (which is then advanced).
-    eps: Adam's epsilon for momentum scores.
-    eligible: optional bool tree; only these active synapses can be pruned.
-    random_tiebreak: break growth-score ties at random instead of by index.
-    limit_to_candidates: see :func:`prune_and_grow_rows`.
-
-  Returns:
-    ``(state, result)`` with a :class:`RewireResult`.
-  """
-  state, key = _split_rng(state, key)
-  k_score, k_tie = jax.random.split(key)
-  scores = growth_scores(grow, state.params, state.masks,
-                         opt_state=state.opt_state, grads=grads, key=k_score,
-                         eps=eps)
-  result = prune_and_grow(state.params, state.masks, counts, scores,
-                          scope=scope, allow_regrow=allow_regrow,
-                          eligible=eligible,
-                          tiebreak_key=k_tie if random_tiebreak else None,
-                          limit_to_candidates=limit_to_candidates)
-  return apply_rewiring(state, result), result
-
-
-@functools.partial(jax.jit, static_argnames=("scope",))
-def net_prune_state(state, counts, *, scope: str = "layer",
-              eligible: PyTree | None = None):
-  """Net prune of a ``TrainState``: masks shrink, pruned weights become 0.
-
-  Returns:
-    ``(state, result)`` with a :class:`RewireResult` (nothing grown).
-  """
-  result = prune(state.params, state.masks, counts, scope=scope,
-                 eligible=eligible)
-  return apply_rewiring(state, result), result
+  return params, optimizer_state.reset_moments(opt_state, result.grown)
