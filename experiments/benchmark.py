@@ -28,7 +28,7 @@ suite runs it. Inputs are random: the step cost does not depend on the
 data, only on shapes and the spike pattern.
 
 Like ``experiments/main.py`` it restarts itself once with transparent huge
-pages for host memory (``snn_sparse/hugepages.py``); the JSON line's
+pages for host memory (``snn_sparse/platform/hugepages.py``); the JSON line's
 ``malloc`` says which allocator setting was measured
 (``SNN_SPARSE_HUGEPAGES=0`` measures glibc's default).
 """
@@ -46,9 +46,10 @@ import jax
 import numpy as np
 
 from experiments.configs import default
-from snn_sparse import hugepages, parallel, train
+from snn_sparse.training import parallel, train
+from snn_sparse.platform import hugepages
 from snn_sparse import sparsity
-from snn_sparse import steps as steps_lib
+from snn_sparse.training import steps as steps_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "resnet19", "Model name.")
@@ -66,7 +67,7 @@ flags.DEFINE_integer("num_devices", 0, "Devices of the data-parallel mesh "
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"],
                   "Compute dtype of conv/dense layers (weights stay fp32).")
 flags.DEFINE_enum("conv_impl", "auto", ["auto", "matmul_wgrad", "xla"],
-                  "Convolution implementation (snn_sparse.conv_cpu).")
+                  "Convolution implementation (snn_sparse.platform.conv_cpu).")
 flags.DEFINE_enum("remat", "none", ["none", "neuron", "block"],
                   "Rematerialisation of the model (see models.SpikingModel).")
 flags.DEFINE_bool("sweep", False, "Sweep --sweep_batch_sizes x "

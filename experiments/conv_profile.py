@@ -4,7 +4,7 @@ r"""Where a ResNet19 train step spends its time: each conv shape, each pass.
 
 For every distinct convolution of ResNet19 on 32x32 input (at N = T * batch
 size), it times the forward conv, the input gradient and the weight gradient
-(XLA's conv and ``snn_sparse.conv_cpu``'s per-tap matmuls) separately, jitted,
+(XLA's conv and ``snn_sparse.platform.conv_cpu``'s per-tap matmuls) separately, jitted,
 median of ``--repeats``, on spike inputs with 15% ones. It prints one row per
 shape with the count of such layers in the model and the totals, i.e. how
 much of the step the convolutions explain.
@@ -20,7 +20,7 @@ import jax
 from jax import lax
 import jax.numpy as jnp
 
-from snn_sparse import conv_cpu
+from snn_sparse.platform import conv_cpu
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 32, "Batch size.")

@@ -6,13 +6,14 @@ r"""Train and evaluate a sparse SNN from a config file.
 Every field of the config can be overridden with ``--config.a.b=value``.
 Running the same command on the same workdir resumes the run. On Linux the
 command first restarts itself once with transparent huge pages for host
-memory (``snn_sparse/hugepages.py``; ``SNN_SPARSE_HUGEPAGES=0`` turns it off).
+memory (``snn_sparse/platform/hugepages.py``; ``SNN_SPARSE_HUGEPAGES=0`` turns it off).
 """
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from snn_sparse import hugepages, train
+from snn_sparse.training import train
+from snn_sparse.platform import hugepages
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(

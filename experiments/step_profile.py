@@ -27,7 +27,7 @@ from absl import app, flags
 import jax
 
 from experiments import benchmark
-from snn_sparse import hugepages
+from snn_sparse.platform import hugepages
 
 FLAGS = flags.FLAGS  # --model, --batch_size, --time_steps: the benchmark's
 flags.DEFINE_integer("steps", 2, "Profiled train steps.")

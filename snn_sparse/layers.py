@@ -17,7 +17,8 @@ from flax.linen.linear import canonicalize_padding
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import conv_cpu, neurons
+from snn_sparse import neurons
+from snn_sparse.platform import conv_cpu
 
 
 def fold_time(x: jax.Array) -> jax.Array:

@@ -12,14 +12,14 @@ import optax
 import pytest
 
 from snn_sparse import sparsity as S
-from snn_sparse import train_state as TS
+from snn_sparse.training import train_state as TS
 from snn_sparse.sparsity import algorithms as A
 from snn_sparse.sparsity import masks as M
 from snn_sparse.sparsity import pq
 from snn_sparse.sparsity import schedules
 from snn_sparse.sparsity.layout import UnitLayout
 from snn_sparse.sparsity.state import SparseState
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 REPORT_GROUPS = {"pq_index", "ratio", "pruned", "grown", "active", "density",
                  "total"}

@@ -9,9 +9,10 @@ import numpy as np
 import optax
 import pytest
 
-from snn_sparse import checkpointing, models
+from snn_sparse import models
+from snn_sparse.training import checkpointing
 from snn_sparse.sparsity.state import SparseState
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 
 def _state(seed=0):

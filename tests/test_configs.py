@@ -5,7 +5,8 @@ import pathlib
 
 import pytest
 
-from snn_sparse import models, train
+from snn_sparse import models
+from snn_sparse.training import train
 from snn_sparse.data import pipeline
 from snn_sparse import sparsity
 

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snn_sparse import conv_cpu, layers, losses, models
+from snn_sparse import layers, losses, models
+from snn_sparse.platform import conv_cpu
 
 DN = ("NHWC", "HWIO", "NHWC")
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import digits_events as digits_events_config
-from snn_sparse import data, train
+from snn_sparse import data
+from snn_sparse.training import train
 from snn_sparse.data import augment as augment_lib
 from snn_sparse.data import events, framing, pipeline, saccades
 from snn_sparse.data.builders import cifar10_dvs, dvs_gesture

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from experiments.configs import default
-from snn_sparse import reporting, train
+from snn_sparse.training import reporting, train
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "default_job.json")
 ALGORITHMS = ("pq_dst", "esl", "set", "set_mocanu", "rigl", "static", "gmp",

@@ -5,7 +5,7 @@ import platform
 import subprocess
 import sys
 
-from snn_sparse import hugepages
+from snn_sparse.platform import hugepages
 
 
 def test_tunables_adds_hugetlb_and_keeps_other_tunables():
@@ -40,7 +40,7 @@ def test_thp_available_reads_the_kernel_mode(tmp_path):
 
 
 def test_reexec_restarts_once_with_the_tunable():
-  script = ("import os; from snn_sparse import hugepages; "
+  script = ("import os; from snn_sparse.platform import hugepages; "
             "print('start', flush=True); hugepages.reexec(); "
             "print(os.environ.get('GLIBC_TUNABLES', ''))")
   env = {k: v for k, v in os.environ.items()

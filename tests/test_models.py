@@ -443,7 +443,7 @@ def test_repeated_input_runs_the_first_layer_once_with_equal_results(
 
 def test_the_trainer_repeats_images_but_never_event_frames():
   from experiments.configs import default, digits_events
-  from snn_sparse import train
+  from snn_sparse.training import train
   from snn_sparse.data import pipeline
   for name in ("digits", "fashion_mnist", "cifar10"):
     assert train.model_for_dataset(

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from snn_sparse import optimizers
+from snn_sparse.training import optimizers
 
 
 def _cfg(**kw):

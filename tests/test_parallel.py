@@ -19,7 +19,7 @@ PRELUDE = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
     from experiments.configs import default
-    from snn_sparse import train
+    from snn_sparse.training import train
 
     def config(num_devices, **overrides):
       c = default.get_config()

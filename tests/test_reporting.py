@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from snn_sparse import reporting
+from snn_sparse.training import reporting
 
 
 def test_metrics_log_truncates_after_the_restored_step(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from snn_sparse.sparsity import optimizer_state as O
 from snn_sparse.sparsity import rewire as R
 from snn_sparse.sparsity.state import SparseState
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 SGD_MOMENTUM = optax.sgd(0.1, momentum=0.9)
 ADAM = optax.adam(1e-2)

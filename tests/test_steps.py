@@ -7,9 +7,10 @@ import numpy as np
 import optax
 import pytest
 
-from snn_sparse import metrics, models, steps
+from snn_sparse import metrics, models
+from snn_sparse.training import steps
 from snn_sparse.sparsity.state import SparseState
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 
 def _state(tx=None):

@@ -12,10 +12,10 @@ import optax
 import pytest
 
 from experiments.configs import default
-from snn_sparse import checkpointing, reporting, train
+from snn_sparse.training import checkpointing, reporting, train
 from snn_sparse.sparsity import algorithms
 from snn_sparse.sparsity.state import SparseState
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 
 def _config(**overrides):

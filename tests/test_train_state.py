@@ -1,4 +1,4 @@
-"""Tests for snn_sparse.train_state: masking and dense-gradient semantics."""
+"""Tests for snn_sparse.training.train_state: masking and dense-gradient semantics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import optax
 
 from snn_sparse.sparsity.state import SparseState
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 
 def _setup():

@@ -15,7 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import conv_cpu, layers, neurons
+from snn_sparse import layers, neurons
+from snn_sparse.platform import conv_cpu
 
 DTYPES = ("float32", "bfloat16")
 REMAT_MODES = ("none", "neuron", "block")
@@ -48,7 +49,7 @@ class SpikingModel(nn.Module):
       residual block (models without blocks treat it as ``"neuron"``).
       Recomputation saves memory for long T and never changes results.
     conv_impl: ``"auto"``, ``"matmul_wgrad"`` or ``"xla"``: the convolution
-      of ``snn_sparse.conv_cpu.get_conv_fn`` (``"auto"``: the per-tap matmul
+      of ``snn_sparse.platform.conv_cpu.get_conv_fn`` (``"auto"``: the per-tap matmul
       weight gradient on CPU, XLA's convolution on GPU/TPU).
     max_pool_impl: ``"mask"`` (``layers.max_pool``: the gradient is an
       elementwise select on the saved position of each window's maximum)

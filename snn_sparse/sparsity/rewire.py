@@ -42,7 +42,7 @@ Growth scores (:func:`growth_scores`): ``"momentum"`` (the optimizer's
 momentum: SGD's ``trace``, or Adam-style ``mu / (sqrt(nu) + eps)``, found
 anywhere inside an optax state), ``"gradient"`` (``|dense gradient|``, RigL)
 or ``"random"`` (SET). They are only informative if the optimizer receives
-*dense* gradients (see :mod:`snn_sparse.train_state`).
+*dense* gradients (see :mod:`snn_sparse.training.train_state`).
 
 :func:`prune` is the prune step alone (no growth): density falls.
 :func:`apply_result` applies a result to params and the optimizer state.

@@ -8,7 +8,7 @@ event frames ``[B, T, H, W, C]``, which are transposed to the models'
 time-major ``[T, B, H, W, C]`` inside the jitted step.
 
 The loss is differentiated with respect to the effective weights
-``params * masks`` (dense gradient; see ``snn_sparse.train_state``).
+``params * masks`` (dense gradient; see ``snn_sparse.training.train_state``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from snn_sparse import layers, losses, metrics, optimizers, parallel
-from snn_sparse import train_state as state_lib
+from snn_sparse import layers, losses, metrics
+from snn_sparse.training import optimizers, parallel
+from snn_sparse.training import train_state as state_lib
 from snn_sparse.sparsity import masks as masks_lib
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 
 def encode(inputs: jax.Array, time_steps: int) -> jax.Array:
@@ -82,7 +83,7 @@ def train_step(state: TrainState, batch, *, loss: str = "ce",
                time_steps: int = 1, return_grads: bool = False):
   """One optimizer step. Returns ``(state, {"loss", "accuracy"})``.
 
-  With an optimizer of :func:`snn_sparse.optimizers.create_optimizer` the
+  With an optimizer of :func:`snn_sparse.training.optimizers.create_optimizer` the
   metrics also hold ``"learning_rate"``, the one this step used. With
   ``return_grads`` it returns ``(state, metrics, grads)``: the dense
   gradients of this step (w.r.t. the effective weights, before the update),

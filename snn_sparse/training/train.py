@@ -53,15 +53,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from snn_sparse import (checkpointing, metrics, models, optimizers,
-                        parallel, reporting)
+from snn_sparse import metrics, models
 from snn_sparse import sparsity as sparsity_lib
-from snn_sparse import steps as steps_lib
 from snn_sparse.data import pipeline
 from snn_sparse.sparsity import masks as masks_lib
 from snn_sparse.sparsity import pq as pq_lib
 from snn_sparse.sparsity.layout import UnitLayout
-from snn_sparse.train_state import TrainState
+from snn_sparse.training import checkpointing, optimizers, parallel, reporting
+from snn_sparse.training import steps as steps_lib
+from snn_sparse.training.train_state import TrainState
 
 PyTree = Any
 
@@ -450,7 +450,7 @@ def write_summary(workdir: str, config, meta: dict) -> dict:
       ("nonzero", "nonzero_params", ",d"), ("SOPs", "sops", ".4g"),
       ("MACs", "macs_first_layer", ".4g"), ("energy uJ", "energy_uj", ".4g")]))
   try:
-    from snn_sparse import plotting  # pylint: disable=g-import-not-at-top
+    from snn_sparse.training import plotting  # pylint: disable=g-import-not-at-top
     plotting.plot_summary(summary, os.path.join(workdir, "summary.png"))
   except ImportError:
     logging.info("matplotlib is not installed: no summary.png "

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from snn_sparse.train_state import TrainState
+from snn_sparse.training.train_state import TrainState
 
 
 def _to_tree(state: TrainState) -> dict[str, Any]:
