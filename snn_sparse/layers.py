@@ -207,7 +207,14 @@ class SpikingNeuron(nn.Module):
   ``remat`` are those of :func:`snn_sparse.neurons.multistep` (``True``, the
   default ``unroll``, unrolls all T steps, see ``models.base.SpikingModel``;
   ``remat``: recompute each time step in the backward pass instead of
-  storing its intermediates). Every call starts from the kind's rest state.
+  storing its intermediates). A call starts from the kind's rest state,
+  unless the variables hold a ``"neuron_state"`` collection: then it starts
+  from that state, and with ``"neuron_state"`` mutable it stores its final
+  state there. So a model runs on a stream chunk by chunk::
+
+    logits, state = model.apply(variables, chunk, train=False,
+                                mutable=["neuron_state"])
+    variables = {**variables, **state}     # the next chunk continues here
   When ``"intermediates"`` is mutable it sows its firing rate under
   ``"firing_rate"``: ``[T, B]``, the mean spike over the layer's neurons.
   """
@@ -223,9 +230,14 @@ class SpikingNeuron(nn.Module):
     params = self.params
     if neuron.trainable is not None:
       params = neuron.trainable(params, self.param, x)
-    spikes, _ = neurons.multistep(neuron.step, x, params=params,
-                                  init=neuron.init, unroll=self.unroll,
-                                  remat=self.remat)
+    state = (self.get_variable("neuron_state", "state")
+             if self.has_variable("neuron_state", "state") else None)
+    spikes, final = neurons.multistep(neuron.step, x, state, params=params,
+                                      init=neuron.init, unroll=self.unroll,
+                                      remat=self.remat)
+    if (self.is_mutable_collection("neuron_state")
+        and not self.is_initializing()):
+      self.put_variable("neuron_state", "state", final)
     return self._report(spikes)
 
   def _report(self, spikes: jax.Array) -> jax.Array:

@@ -456,3 +456,26 @@ def test_the_trainer_repeats_images_but_never_event_frames():
   config.model.repeated_input = False  # the config has the last word
   assert not train.model_for_dataset(
       config, pipeline.dataset_info("digits")).repeated_input
+
+
+@pytest.mark.parametrize("name,neuron", [("mlp", "lif"), ("convnet", "if"),
+                                         ("convnet", "plif")])
+def test_a_model_runs_on_a_stream_chunk_by_chunk(name, neuron):
+  # Eval mode (running BatchNorm statistics): a run over T = 6 equals two
+  # runs of 3 steps that pass the neurons' final state on.
+  model = models.create(name, num_classes=10, neuron=neuron)
+  x = jax.random.uniform(jax.random.key(0), (6, 2, 8, 8, 1)) * 3.0
+  variables = model.init(jax.random.key(1), x, train=False)
+  assert "neuron_state" not in variables  # init stores no state
+  whole = model.apply(variables, x, train=False)
+  first, state = model.apply(variables, x[:3], train=False,
+                             mutable=["neuron_state"])
+  assert jax.tree.leaves(state["neuron_state"])
+  second, _ = model.apply({**variables, **state}, x[3:], train=False,
+                          mutable=["neuron_state"])
+  np.testing.assert_allclose(jnp.concatenate([first, second]), whole,
+                             rtol=1e-5, atol=1e-5)
+  # Without the collection a call starts from rest, as before: the second
+  # chunk alone is not the second half of the whole run.
+  assert not np.allclose(model.apply(variables, x[3:], train=False),
+                         whole[3:])

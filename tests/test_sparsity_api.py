@@ -145,3 +145,30 @@ def test_registry():
   # Keyword arguments and a config section build equal algorithms.
   assert sparsity.create("esl", rewire_every=3) == sparsity.from_config(
       {"algorithm": "esl", "rewire_every": 3})
+
+
+def test_a_growth_score_from_user_code():
+  # Grow where the weight's own index is largest: deterministic, checkable.
+  def last_first(params, masks, *, opt_state, grads, key):
+    del params, opt_state, grads, key
+    return jax.tree.map(
+        lambda m: None if m is None else jnp.arange(m.size, dtype=jnp.float32
+                                                     ).reshape(m.shape),
+        masks, is_leaf=lambda x: x is None)
+
+  algo = sparsity.SparsityAlgorithm(
+      name="last_first", mask_init=sparsity.MaskInit("uniform", 0.5),
+      timing=sparsity.EventTiming(every=1),
+      rewire_amount=sparsity.ConstantRatio(0.25),
+      growth=sparsity.Growth(score=last_first, random_tiebreak=False))
+  params = {"d": {"kernel": jax.random.normal(jax.random.key(0), (8, 4))}}
+  state = algo.init(params, jax.random.key(1))
+  params = sparsity.apply_masks(params, state.masks)
+  new_params, new_state, _, report = jax.jit(algo.rewire)(
+      params, state, {}, step=1, key=jax.random.key(2))
+  before = np.asarray(state.masks["d"]["kernel"]).ravel()
+  after = np.asarray(new_state.masks["d"]["kernel"]).ravel()
+  grown = np.flatnonzero(after & ~before)
+  k = int(report["grown"]["d/kernel"])
+  assert k == 4 and list(grown) == sorted(np.flatnonzero(~before))[-k:]
+  assert not np.asarray(new_params["d"]["kernel"]).ravel()[grown].any()

@@ -81,7 +81,10 @@ class Growth:
 
   Attributes:
     score: ``"momentum"`` (the optimizer's momentum), ``"gradient"``
-      (``|dense gradient|``, RigL) or ``"random"`` (SET).
+      (``|dense gradient|``, RigL), ``"random"`` (SET), or a callable
+      ``score(params, masks, *, opt_state, grads, key) -> tree`` giving a
+      float per synapse of every masked kernel (larger grows first).
+    needs_grads: a callable ``score`` reads ``grads``.
     allow_regrow: may a synapse pruned by this event regrow in it (RigL).
     random_tiebreak: break score ties at random instead of by index.
     limit_to_candidates: prune only as many as can be regrown, so density
@@ -89,7 +92,8 @@ class Growth:
     eps: Adam's epsilon in ``mu / (sqrt(nu) + eps)``.
   """
 
-  score: str = "momentum"
+  score: Any = "momentum"
+  needs_grads: bool = False
   allow_regrow: bool = False
   random_tiebreak: bool = True
   limit_to_candidates: bool = True
@@ -122,7 +126,8 @@ class SparsityAlgorithm:
   @property
   def needs_grads(self) -> bool:
     """Whether ``rewire`` needs the dense gradients (growth by gradient)."""
-    return self.growth is not None and self.growth.score == "gradient"
+    return self.growth is not None and (self.growth.score == "gradient"
+                                        or self.growth.needs_grads)
 
   @property
   def has_rewire_event(self) -> bool:
@@ -291,9 +296,14 @@ class SparsityAlgorithm:
       result = rewire_lib.make_result(layout, new, pruned, grown,
                                       regrow=False)
     else:
-      scores = layout.rows(rewire_lib.growth_scores(
-          growth.score, params, masks, opt_state=opt_state, grads=grads,
-          key=k_score, eps=growth.eps))
+      if callable(growth.score):
+        score_tree = growth.score(params, masks, opt_state=opt_state,
+                                  grads=grads, key=k_score)
+      else:
+        score_tree = rewire_lib.growth_scores(
+            growth.score, params, masks, opt_state=opt_state, grads=grads,
+            key=k_score, eps=growth.eps)
+      scores = layout.rows(score_tree)
       new, pruned, grown = {}, {}, {}
       for i, n in enumerate(layout.names):
         tiebreak = (jax.random.uniform(jax.random.fold_in(k_tie, i),
