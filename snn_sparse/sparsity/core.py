@@ -233,8 +233,7 @@ class SparsityAlgorithm:
     on it (a cosine ratio)."""
     if not self.has_boundary_event:
       report = self.stats_report(params, state)
-      return params, self._next_iteration(state, state.masks), opt_state, \
-          report
+      return params, self._next_iteration(state), opt_state, report
     grown_before = state.grown
     masks_before = state.masks
     params, state, opt_state, report = self._event(
@@ -251,8 +250,7 @@ class SparsityAlgorithm:
                                         state.masks)
       report["grown_survival"] = survival.pop("per_layer")
       report["total"].update(survival)
-    return params, self._next_iteration(state, state.masks), opt_state, \
-        report
+    return params, self._next_iteration(state), opt_state, report
 
   def stats_report(self, params: PyTree, state: SparseState) -> Report:
     """The report of an event that changes nothing."""
@@ -261,11 +259,12 @@ class SparsityAlgorithm:
 
   # -- the one prune-and-grow path --------------------------------------------
 
-  def _next_iteration(self, state: SparseState, masks) -> SparseState:
+  def _next_iteration(self, state: SparseState) -> SparseState:
+    """The next iteration: nothing grown in it yet."""
     grown = state.grown
     if grown is not None:
       grown = jax.tree.map(lambda m: None if m is None else jnp.zeros_like(m),
-                           masks, is_leaf=masks_lib.is_none)
+                           state.masks, is_leaf=masks_lib.is_none)
     return state.replace(iteration=state.iteration + 1, grown=grown)
 
   def _event(self, params, state, opt_state, *, step, key, grads, amount,
