@@ -3,7 +3,6 @@
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 import pytest
 
 from snn_sparse.training import optimizers

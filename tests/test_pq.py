@@ -270,7 +270,7 @@ class TreeTest(parameterized.TestCase):
 
   def test_unit_layout_roundtrip(self):
     params, masks = _tree()
-    for scope in pq.SCOPES:
+    for scope in layout_lib.SCOPES:
       layout = layout_lib.UnitLayout(masks, scope)
       back = layout.unrows(layout.rows(params))
       np.testing.assert_array_equal(back["Conv_0"]["kernel"],

@@ -1,6 +1,5 @@
 """The jitted train and eval steps on a real model."""
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np

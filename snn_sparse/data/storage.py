@@ -10,7 +10,6 @@ A dataset is built by its TFDS builder into ``<data_dir>/snn_<name>/1.0.0``
 from __future__ import annotations
 
 import os
-import pathlib
 import sys
 import threading
 import warnings

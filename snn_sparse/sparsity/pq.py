@@ -41,15 +41,14 @@ They return dicts keyed by ``"a/b/kernel"`` path strings.
 from __future__ import annotations
 
 import functools
-import math
 import numbers
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from snn_sparse.sparsity import masks as masks_lib
-from snn_sparse.sparsity.layout import check_scope, GLOBAL, SCOPES, UnitLayout
+from snn_sparse.sparsity.layout import check_scope, GLOBAL, UnitLayout
 
 PyTree = Any
 
