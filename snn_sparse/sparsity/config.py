@@ -33,7 +33,7 @@ _optional = ml_collections.config_dict.placeholder
 def default_sparsity_config() -> ml_collections.ConfigDict:
   """The ``sparsity`` config with every field and its default.
 
-  ``None`` means "the algorithm's own default" (see the module docstring);
+  ``None`` means "the algorithm's own default" (see :mod:`algorithms`);
   for ``pq_dst`` these resolve to the method's defaults: ``init="erk"``,
   ``ratio="pq"``, ``grow="momentum"``, ``allow_regrow=False``,
   ``net_prune=True``. :attr:`SparsityAlgorithm.config` holds the resolved
@@ -141,8 +141,8 @@ def resolve(algorithm: str, given: Mapping[str, Any], *,
     steps_per_iteration: optimizer steps per iteration of the two-stage
       loop, if there is one; used to check that in-iteration events can fire
       (``rewire_every`` < ``steps_per_iteration``) and to move ``gmp``'s
-      derived final event out of an iteration's quiet steps (see the module
-      docstring).
+      derived final event out of an iteration's quiet steps (see
+      :mod:`snn_sparse.sparsity.schedules`).
 
   Raises:
     ValueError: naming the field, for an unknown field, an unknown choice

@@ -149,11 +149,6 @@ class SparsityAlgorithm:
     """Whether ``end_iteration`` draws random numbers from its ``key``."""
     return self.has_boundary_event
 
-  @property
-  def steps_per_iteration(self) -> int | None:
-    """The iteration length the event timing was built for."""
-    return self.timing.steps_per_iteration if self.timing else None
-
   def is_rewire_step(self, step: int) -> bool:
     """Whether to call ``rewire`` once the optimizer has taken ``step``
     steps (host side)."""
