@@ -87,11 +87,20 @@ def get_config() -> ml_collections.ConfigDict:
   config.sparsity = sparsity.default_sparsity_config()
   config.sparsity.rewire_every = 20  # once per epoch (1,293 / 64)
 
-  # Devices: a one-axis data-parallel mesh (0 = all devices). distributed
-  # starts JAX's multi-host runtime (jax.distributed.initialize()).
+  # Devices: a one-axis data-parallel mesh (0 = all devices). Several
+  # processes (hosts): distributed=True finds them by JAX's cluster detection
+  # (SLURM, Open MPI, Kubernetes, Cloud TPU); or give process 0's HOST:PORT,
+  # the number of processes and this process's id (README, "Many devices
+  # and hosts"). A process that does not join within join_timeout_s, or is
+  # silent for heartbeat_timeout_s / 2, stops the run with a message.
   config.mesh = ml_collections.ConfigDict()
   config.mesh.num_devices = 0
   config.mesh.distributed = False
+  config.mesh.coordinator_address = ""
+  config.mesh.num_processes = 0  # 0: from JAX_NUM_PROCESSES or detection
+  config.mesh.process_id = -1  # -1: from JAX_PROCESS_ID or detection
+  config.mesh.join_timeout_s = 300
+  config.mesh.heartbeat_timeout_s = 100
 
   config.log_every_steps = 20
   config.checkpoint_every_steps = 0  # 0: only at iteration ends

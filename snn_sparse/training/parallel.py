@@ -10,9 +10,10 @@ taken over the global batch, and the rewiring step sees the same global
 gradients and momentum on every device. Random growth draws from the
 replicated state key, so every replica computes the same masks.
 
-Multi-host: call :func:`initialize_distributed` first (or set
-``config.mesh.distributed``); each process then feeds its own slice of the
-global batch, which :func:`shard_batch` assembles into one global array.
+Multi-host: join the run first (:mod:`snn_sparse.training.distributed`);
+the state is then built as global arrays (:func:`replicate`), and each
+process feeds its own slice of the global batch, which :func:`shard_batch`
+assembles into one global array.
 """
 
 from __future__ import annotations
@@ -24,18 +25,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
 DATA_AXIS = "data"
-
-
-def initialize_distributed() -> None:
-  """Starts JAX's distributed runtime (multi-host), once per process.
-
-  Without arguments ``jax.distributed.initialize`` reads the coordinator
-  address, process count and id from the environment (Cloud TPU, SLURM,
-  Open MPI, or ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``,
-  ``JAX_PROCESS_ID``).
-  """
-  if not jax.distributed.is_initialized():
-    jax.distributed.initialize()
 
 
 def create_mesh(num_devices: int = 0) -> Mesh:
@@ -74,8 +63,26 @@ def check_batch_size(field: str, batch_size: int, mesh: Mesh) -> None:
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-  """Places every array leaf of ``tree`` on all devices of ``mesh``."""
-  return jax.device_put(tree, replicated(mesh))
+  """Places every array leaf of ``tree`` on all devices of ``mesh``.
+
+  Every process passes the same values (built from the same seed); each
+  leaf becomes one global array, replicated over the mesh, of which this
+  process holds its own devices' copies. Typed PRNG keys stay keys.
+  """
+  sharding = replicated(mesh)
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+
+  def put(x):
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(
+        x.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(put(jax.random.key_data(x)),
+                                      impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding,
+                                        lambda index: host[index])
+
+  return jax.tree.map(put, tree)
 
 
 def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, Any]:

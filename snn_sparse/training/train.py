@@ -59,7 +59,8 @@ from snn_sparse.data import pipeline
 from snn_sparse.sparsity import masks as masks_lib
 from snn_sparse.sparsity import pq as pq_lib
 from snn_sparse.sparsity.layout import UnitLayout
-from snn_sparse.training import checkpointing, optimizers, parallel, reporting
+from snn_sparse.training import (checkpointing, distributed, optimizers,
+                                 parallel, reporting)
 from snn_sparse.training import steps as steps_lib
 from snn_sparse.training.train_state import TrainState
 
@@ -274,14 +275,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   # ---- Setup -----------------------------------------------------------------
   validate_config(config)
-  if config.mesh.distributed or "JAX_COORDINATOR_ADDRESS" in os.environ:
-    parallel.initialize_distributed()
+  if distributed.wanted(config.mesh):
+    distributed.initialize(config.mesh)
+    distributed.check_agreement(json.loads(config.to_json_best_effort()))
   mesh = parallel.create_mesh(config.mesh.num_devices)
   parallel.check_batch_size("data.batch_size", config.data.batch_size, mesh)
   parallel.check_batch_size("data.eval_batch_size",
                             config.data.eval_batch_size, mesh)
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
+  distributed.watch(config.mesh.get("heartbeat_timeout_s", 100), workdir)
   info = pipeline.dataset_info(config.data.name)
   if info.frames and info.frames != config.time_steps:
     _fail("time_steps", f"{config.time_steps}, but {config.data.name} holds "
@@ -420,6 +423,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   summary = write_summary(workdir, config, meta) if is_main else meta
   ckpt.close()
   best_ckpt.close()
+  distributed.finish()
   return summary
 
 
