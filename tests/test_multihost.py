@@ -8,6 +8,7 @@ with four devices: the same global batches, so the same trajectory.
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ PRELUDE = textwrap.dedent("""
       c = default.get_config()  # The default job, shortened:
       c.time_steps = 2
       c.num_iterations = 2
-      c.epochs_per_iteration = 1  # 21 steps per iteration
+      c.epochs_per_iteration = 1  # 20 steps per iteration
       c.log_every_steps = 7
       c.sparsity.rewire_every = 5  # rewiring at steps 5, 10, 15
       if num_processes:
@@ -42,9 +43,15 @@ PRELUDE = textwrap.dedent("""
 
 
 def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
+  """A free port in 61440..65535, the range of JAX's SLURM detection."""
+  for port in random.sample(range(61440, 65536), 4096):
+    with socket.socket() as s:
+      try:
+        s.bind(("", port))
+      except OSError:
+        continue
+      return port
+  raise RuntimeError("no free port")
 
 
 def _start(script: str, *args, devices: int):
@@ -83,13 +90,20 @@ RUN = """
       os.environ.update(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                         JAX_NUM_PROCESSES=str(n), JAX_PROCESS_ID=str(i))
       n = 0
-    c = config(i, n, port, **json.loads(os.environ.get("MESH", "{}")))
+    mesh = json.loads(os.environ.get("MESH", "{}"))
+    if os.environ.get("ROUTE") == "slurm" and n:  # JAX's cluster detection.
+      os.environ.update(  # srun sets these; the port comes from the job id.
+          SLURM_JOB_ID=str(port - 61440), SLURM_STEP_NODELIST="localhost",
+          SLURM_NTASKS=str(n), SLURM_PROCID=str(i), SLURM_LOCALID="0",
+          SLURM_STEP_NUM_NODES=str(n))
+      n, mesh["distributed"] = 0, True
+    c = config(i, n, port, **mesh)
     c.optimizer.learning_rate *= float(os.environ.get("LR_TIMES_ID_PLUS_1", 0)) * i + 1
     if i == int(os.environ.get("DIE_AT_BATCH_IN", -1)):
       batches = train.pipeline.train_batches
       def dying(*args, **kwargs):  # SIGKILL, as an out-of-memory kill.
         for k, batch in enumerate(batches(*args, **kwargs)):
-          if k == 8:
+          if k == int(os.environ.get("DIE_AT_BATCH", 8)):
             os.kill(os.getpid(), signal.SIGKILL)
           yield batch
       train.pipeline.train_batches = dying
@@ -148,7 +162,8 @@ def test_checkpoints_move_between_process_counts(tmp_path, monkeypatch):
 
 def test_a_lost_process_stops_the_others_with_a_message(tmp_path,
                                                        monkeypatch):
-  monkeypatch.setenv("DIE_AT_BATCH_IN", "1")  # Process 1 dies at batch 9.
+  monkeypatch.setenv("DIE_AT_BATCH_IN", "1")  # Process 1 dies at step 25,
+  monkeypatch.setenv("DIE_AT_BATCH", "24")  # after the step-20 checkpoint.
   monkeypatch.setenv("MESH", '{"heartbeat_timeout_s": 10}')
   port = _free_port()
   procs = [_start(RUN, i, 2, port, tmp_path, devices=2) for i in (0, 1)]
@@ -163,14 +178,30 @@ def test_a_lost_process_stops_the_others_with_a_message(tmp_path,
   assert "Restart all 2 processes with the same command" in last
   assert str(tmp_path) in last
   assert elapsed < 60  # heartbeat_timeout_s / 2, plus one collective
+  # Restarted with the same command, the run resumes from its checkpoint.
+  monkeypatch.delenv("DIE_AT_BATCH_IN")
+  _processes(RUN, tmp_path)
+  steps = [r["step"] for r in _events(tmp_path, "train")]
+  assert steps == [7, 14, 20, 21, 28, 35, 40]
+  assert len(json.load(open(tmp_path / "summary.json"))["iterations"]) == 2
 
 
 def test_processes_must_agree(tmp_path, monkeypatch):
+  monkeypatch.setenv("ROUTE", "slurm")
   monkeypatch.setenv("LR_TIMES_ID_PLUS_1", "1")  # Process 1: twice the rate.
   for out in _processes(RUN, tmp_path):
     assert ("ERROR: Process 1 was started with a different config from "
             "process 0 (fields: optimizer.learning_rate)") in out
   assert not os.path.exists(tmp_path / "metrics.jsonl")
+
+
+def test_processes_must_have_as_many_devices(tmp_path):
+  port = _free_port()
+  outs = _wait([_start(RUN, i, 2, port, tmp_path, devices=2 - i)
+                for i in (0, 1)])
+  for out in outs:
+    assert ("ERROR: The processes have different numbers of devices "
+            "(process 0: 2, process 1: 1)") in out
 
 
 def test_a_process_that_never_joins_is_named(tmp_path, monkeypatch):
