@@ -102,6 +102,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.mesh.join_timeout_s = 300
   config.mesh.heartbeat_timeout_s = 100
 
+  # A training loss above factor x the loss of chance (ln of the number of
+  # classes), averaged over a log interval, means training has diverged:
+  # "stop" (with a message), "warn", or "off".
+  config.divergence = ml_collections.ConfigDict()
+  config.divergence.factor = 10.0
+  config.divergence.action = "stop"
+
   config.log_every_steps = 20
   config.checkpoint_every_steps = 0  # 0: only at iteration ends
   config.max_to_keep = 2

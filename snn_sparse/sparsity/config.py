@@ -9,6 +9,8 @@ core itself takes keyword arguments (``sparsity.create(name, **fields)``).
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Mapping
 
 import ml_collections
@@ -109,8 +111,9 @@ def _fail(field, msg):
 
 def _number(cfg, field, lo=None, hi=None, lo_open=False, hi_open=False):
   v = cfg[field]
-  if isinstance(v, bool) or not isinstance(v, (int, float)):
-    _fail(field, f"must be a number, got {v!r}.")
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or (
+      not math.isfinite(v)):
+    _fail(field, f"must be a finite number, got {v!r}.")
   bad_lo = lo is not None and (v <= lo if lo_open else v < lo)
   bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
   if bad_lo or bad_hi:
@@ -173,6 +176,12 @@ def resolve(algorithm: str, given: Mapping[str, Any], *,
       _fail(field, f"must be an integer >= 0, got {v!r}.")
   if not isinstance(cfg["pattern"], str):
     _fail("pattern", f"must be a regex string, got {cfg['pattern']!r}.")
+  try:
+    re.compile(cfg["pattern"])
+  except re.error as e:
+    _fail("pattern", f"{cfg['pattern']!r} is not a valid regex ({e}); it "
+          "matches the '/'-joined parameter paths of the prunable kernels, "
+          "for example 'kernel$'.")
   _number(cfg, "p", lo=0, lo_open=True)
   _number(cfg, "q")
   if not cfg["q"] > cfg["p"]:

@@ -161,12 +161,11 @@ class Checkpointer:
     """Writes a checkpoint at ``state.step``, waits until it is complete,
     records its checksums, then deletes those beyond ``max_to_keep``.
 
-    A step that already has a checkpoint keeps it: the state at a step is
-    the same on every run, so nothing is lost, and nothing is deleted first.
+    Saving a step again replaces its checkpoint (the trainer never does).
     """
     step = int(state.step)
     if step in self._manager.all_steps():
-      return
+      self._manager.delete(step)
     self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(_to_tree(state)),
         meta=ocp.args.JsonSave(meta)))

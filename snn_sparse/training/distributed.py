@@ -36,6 +36,8 @@ from collections import Counter
 
 import jax
 
+from snn_sparse.training import workdir
+
 # EX_TEMPFAIL: the run can be restarted as it is (schedulers may retry).
 EXIT_PROCESS_LOST = 75
 
@@ -163,20 +165,11 @@ def check_agreement(config_json: dict) -> None:
     if reference is None:
       reference = other
     elif other != reference:
-      fields = sorted(_diff_keys(reference, other))
+      fields = list(workdir.diff_keys(reference, other))
       raise ValueError(
           f"Process {p} was started with a different config from process 0 "
           f"(fields: {', '.join(fields)}). Start every process with the same "
           "config and overrides; only the process id may differ.")
-
-
-def _diff_keys(a, b, prefix=""):
-  """The dotted paths at which two JSON trees differ."""
-  if isinstance(a, dict) and isinstance(b, dict):
-    for k in sorted(set(a) | set(b)):
-      yield from _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
-  elif a != b:
-    yield prefix.rstrip(".")
 
 
 class Watchdog:

@@ -21,6 +21,8 @@ trainer logs it in every ``train`` event).
 
 from __future__ import annotations
 
+import math
+
 import jax
 import optax
 
@@ -73,6 +75,36 @@ def create_schedule(cfg, *, steps_per_epoch: int, total_steps: int,
   return schedule
 
 
+def _number(cfg, field: str, lo: float, hi: float = math.inf, *,
+            lo_open: bool = False, hi_open: bool = False, why: str = ""):
+  v = cfg.get(field)
+  if v is None:
+    return
+  ok = (not isinstance(v, bool) and isinstance(v, (int, float))
+        and math.isfinite(v) and (v > lo if lo_open else v >= lo)
+        and (v < hi if hi_open else v <= hi))
+  if not ok:
+    lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
+    _fail(field, f"must be a finite number in {lb}{lo}, {hi}{rb}, got "
+          f"{v!r}{why}.")
+
+
+def validate(cfg) -> None:
+  """Raises a ``ValueError`` naming the first bad field of
+  ``config.optimizer`` (before anything is built)."""
+  if cfg.name not in OPTIMIZERS:
+    _fail("name", f"unknown {cfg.name!r}; choose one of {OPTIMIZERS}.")
+  _number(cfg, "learning_rate", 0, lo_open=True,
+          why="; typical values are 0.01-0.1 for sgd, 1e-4-1e-3 for adam")
+  _number(cfg, "momentum", 0, 1, hi_open=True, why=" (0: no momentum)")
+  _number(cfg, "weight_decay", 0)
+  _number(cfg, "b1", 0, 1, hi_open=True)
+  _number(cfg, "b2", 0, 1, hi_open=True)
+  _number(cfg, "eps", 0, lo_open=True)
+  _number(cfg, "warmup_epochs", 0)
+  _number(cfg, "step_factor", 0, lo_open=True)
+
+
 def create_optimizer(cfg, *, steps_per_epoch: int, total_steps: int,
                      steps_per_iteration: int | None = None,
                      restart_each_iteration: bool | None = None
@@ -81,8 +113,7 @@ def create_optimizer(cfg, *, steps_per_epoch: int, total_steps: int,
 
   ``restart_each_iteration``: see :func:`create_schedule`.
   """
-  if cfg.name not in OPTIMIZERS:
-    _fail("name", f"unknown {cfg.name!r}; choose one of {OPTIMIZERS}.")
+  validate(cfg)
   schedule = create_schedule(cfg, steps_per_epoch=steps_per_epoch,
                              total_steps=total_steps,
                              steps_per_iteration=steps_per_iteration,

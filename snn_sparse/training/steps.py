@@ -79,9 +79,32 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return jnp.mean(jnp.argmax(logits.mean(0), -1) == labels)
 
 
+def first_nonfinite(loss: jax.Array, grads, params) -> jax.Array:
+  """Where a train step first went non-finite: an int32 scalar.
+
+  -1 when the loss, every gradient and every parameter are finite; else the
+  index, in :func:`nonfinite_names`, of the first non-finite one.
+  """
+  finite = jnp.stack([jnp.isfinite(loss).all()] + [
+      jnp.isfinite(x).all() for x in jax.tree.leaves(grads)
+      + jax.tree.leaves(params)])
+  return jnp.where(finite.all(), -1, jnp.argmin(finite)).astype(jnp.int32)
+
+
+def nonfinite_names(params) -> list[str]:
+  """The names of :func:`first_nonfinite`'s indices, for ``params``."""
+  paths = ["/".join(str(getattr(k, "key", k)) for k in path)
+           for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+  return (["the loss"] + [f"the gradient of {p}" for p in paths]
+          + [f"the parameter {p}" for p in paths])
+
+
 def train_step(state: TrainState, batch, *, loss: str = "ce",
                time_steps: int = 1, return_grads: bool = False):
-  """One optimizer step. Returns ``(state, {"loss", "accuracy"})``.
+  """One optimizer step. Returns ``(state, {"loss", "accuracy", "nonfinite"})``.
+
+  ``"nonfinite"`` is :func:`first_nonfinite` of this step (-1: all finite),
+  an on-device flag that the trainer reads once per log interval.
 
   With an optimizer of :func:`snn_sparse.training.optimizers.create_optimizer` the
   metrics also hold ``"learning_rate"``, the one this step used. With
@@ -95,7 +118,8 @@ def train_step(state: TrainState, batch, *, loss: str = "ce",
       time_steps=time_steps)
   state = state.apply_dense_gradients(grads).replace(batch_stats=stats,
                                                      rng=rng)
-  out = {"loss": loss_value, "accuracy": accuracy(logits, batch["label"])}
+  out = {"loss": loss_value, "accuracy": accuracy(logits, batch["label"]),
+         "nonfinite": first_nonfinite(loss_value, grads, state.params)}
   lr = optimizers.learning_rate(state.opt_state)
   if lr is not None:
     out["learning_rate"] = lr

@@ -61,6 +61,8 @@ from snn_sparse.sparsity import pq as pq_lib
 from snn_sparse.sparsity.layout import UnitLayout
 from snn_sparse.training import (checkpointing, distributed, optimizers,
                                  parallel, reporting)
+from snn_sparse.training import preemption
+from snn_sparse.training import workdir as workdir_lib
 from snn_sparse.training import steps as steps_lib
 from snn_sparse.training.train_state import TrainState
 
@@ -74,8 +76,13 @@ def _fail(field: str, message: str):
   raise ValueError(f"config.{field}: {message}")
 
 
+DIVERGENCE_ACTIONS = ("stop", "warn", "off")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Raises a ``ValueError`` naming the first bad top-level field."""
+  """Raises a ``ValueError`` naming the first bad field that can be checked
+  without building anything (the sparsity, model and data fields are checked
+  as they are built, still before the first compilation)."""
   for field in ("seed", "data", "model", "time_steps", "loss", "optimizer",
                 "num_iterations", "epochs_per_iteration", "sparsity", "mesh"):
     if field not in config:
@@ -99,39 +106,42 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _fail("model.name", f"is missing; choose one of {sorted(models.MODELS)}.")
   if config.log_every_steps < 1:
     _fail("log_every_steps", f"must be >= 1, got {config.log_every_steps}.")
+  max_to_keep = config.get("max_to_keep", 2)
+  if isinstance(max_to_keep, bool) or not isinstance(max_to_keep, int) or (
+      max_to_keep < 1):
+    _fail("max_to_keep", f"{max_to_keep!r}, but at least the newest "
+          "checkpoint must be kept to resume from; use 1 or more.")
+  optimizers.validate(config.optimizer)
+  tau = config.model.get("tau")
+  if tau is not None and (isinstance(tau, bool) or not isinstance(
+      tau, (int, float)) or not (math.isfinite(tau) and tau > 1)):
+    _fail("model.tau", f"must be a finite number > 1, got {tau!r}: each step "
+          "the potential leaks 1/tau of its distance to rest (SpikingJelly "
+          "also requires tau > 1); 2.0 is usual.")
+  threshold = config.model.get("v_threshold")
+  if threshold is not None and not (isinstance(threshold, (int, float))
+                                    and math.isfinite(threshold)):
+    _fail("model.v_threshold", f"must be a finite number, got {threshold!r}.")
+  manual_dir = config.data.get("manual_dir")
+  if manual_dir and not os.path.isdir(manual_dir):
+    _fail("data.manual_dir", f"{manual_dir} does not exist. Give the folder "
+          f"that holds {config.data.name}'s files, or leave it unset to use "
+          "the default sources.")
+  divergence = config.get("divergence")
+  if divergence is not None:
+    if divergence.action not in DIVERGENCE_ACTIONS:
+      _fail("divergence.action", f"unknown {divergence.action!r}; choose "
+            f"one of {DIVERGENCE_ACTIONS}.")
+    if isinstance(divergence.factor, bool) or not isinstance(
+        divergence.factor, (int, float)) or not divergence.factor > 1:
+      _fail("divergence.factor", f"must be a number > 1, got "
+            f"{divergence.factor!r}.")
   if config.checkpoint_every_steps % config.log_every_steps:
     _fail("checkpoint_every_steps",
           f"{config.checkpoint_every_steps} must be a multiple of "
           f"log_every_steps ({config.log_every_steps}), so that a resumed "
           "run logs the same averages as an uninterrupted one (0 = only at "
           "iteration ends).")
-
-
-def _check_same_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Refuses to resume a workdir whose checkpoints come from another config."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = json.load(f)
-  new = json.loads(config.to_json_best_effort())
-  # The devices may change between runs: a run resumes on any mesh.
-  old.pop("mesh", None)
-  new.pop("mesh", None)
-  diff = sorted(_diff_keys(old, new))
-  if diff:
-    raise ValueError(
-        f"{workdir} holds a run with a different config (fields: "
-        f"{', '.join(diff)}). Use a new --workdir, or delete {workdir} to "
-        "start over.")
-
-
-def _diff_keys(a, b, prefix=""):
-  if isinstance(a, dict) and isinstance(b, dict):
-    for k in set(a) | set(b):
-      yield from _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
-  elif a != b:
-    yield prefix.rstrip(".")
 
 
 # ----------------------------------------------------------------------------
@@ -252,12 +262,52 @@ def _mean_train_metrics(pending: list) -> dict[str, float]:
   return out
 
 
-def _check_finite(values: dict, step: int) -> None:
-  if not math.isfinite(values["loss"]):
-    raise FloatingPointError(
-        f"The training loss is {values['loss']} at step {step}. Lower "
-        "config.optimizer.learning_rate, or check the data normalisation; "
-        "the last checkpoint before this step is still in the workdir.")
+def _checkpoint_note(ckpt) -> str:
+  latest = ckpt.latest_step()
+  if latest is None:
+    return "No checkpoint was written before it."
+  return (f"The checkpoints up to step {latest} are in {ckpt.directory}; a "
+          "run with a changed config cannot resume them, so start it in a "
+          "new --workdir.")
+
+
+def _check_finite(flags: list[int], last_step: int, names: list[str],
+                  config, ckpt) -> None:
+  """Raises ``FloatingPointError`` at the first step whose flag tripped.
+
+  ``flags``: the ``"nonfinite"`` flags of the steps up to ``last_step``.
+  """
+  for k, flag in enumerate(flags):
+    if flag >= 0:
+      step = last_step - len(flags) + 1 + k
+      raise FloatingPointError(
+          f"{names[flag].capitalize()} is not finite (NaN or Inf) after "
+          f"step {step}. Lower config.optimizer.learning_rate (now "
+          f"{config.optimizer.learning_rate}), or check the data and its "
+          f"normalisation. {_checkpoint_note(ckpt)}")
+
+
+def _check_divergence(loss: float, last_step: int, num_classes: int, config,
+                      ckpt, warned: list) -> None:
+  """Stops or warns when the logged loss is far above the loss of chance."""
+  divergence = config.get("divergence")
+  if divergence is None or divergence.action == "off":
+    return
+  chance = math.log(num_classes)
+  if loss <= divergence.factor * chance:
+    return
+  message = (f"The training loss averaged {loss:.4g} over the log interval "
+             f"ending at step {last_step}, more than "
+             f"config.divergence.factor = {divergence.factor:g} times the "
+             f"loss of chance (ln {num_classes} = {chance:.3f}): training has "
+             "diverged. Lower config.optimizer.learning_rate (now "
+             f"{config.optimizer.learning_rate}), or set "
+             "config.divergence.action='warn' to go on.")
+  if divergence.action == "stop":
+    raise FloatingPointError(f"{message} {_checkpoint_note(ckpt)}")
+  if not warned:
+    logging.warning(message)
+    warned.append(last_step)
 
 
 # ----------------------------------------------------------------------------
@@ -273,16 +323,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     stop_after_steps: stop (after checkpointing) once this many steps have
       run in this call, as a preemption would; for tests.
   """
-  # ---- Setup -----------------------------------------------------------------
   validate_config(config)
   if distributed.wanted(config.mesh):
     distributed.initialize(config.mesh)
     distributed.check_agreement(json.loads(config.to_json_best_effort()))
+  with (workdir_lib.locked(workdir, enabled=jax.process_index() == 0),
+        preemption.StopOnSignal() as signals):
+    return _train_and_evaluate(config, workdir, stop_after_steps, signals)
+
+
+def _train_and_evaluate(config, workdir: str, stop_after_steps,
+                        signals: preemption.StopOnSignal) -> dict:
+  """The run itself, with the workdir locked (see ``train_and_evaluate``)."""
+  # ---- Setup -----------------------------------------------------------------
   mesh = parallel.create_mesh(config.mesh.num_devices)
   parallel.check_batch_size("data.batch_size", config.data.batch_size, mesh)
   parallel.check_batch_size("data.eval_batch_size",
                             config.data.eval_batch_size, mesh)
-  os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
   distributed.watch(config.mesh.get("heartbeat_timeout_s", 100), workdir)
   info = pipeline.dataset_info(config.data.name)
@@ -338,7 +395,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   progress = reporting.Progress(total_steps, step, config.data.batch_size,
                                 enabled=is_main)
   run_start_step = step
-  pending = []
+  pending = pending if restored is not None else []
+  nonfinite_names = steps_lib.nonfinite_names(state.params)
+  warned = []  # Divergence is warned about once.
 
   # ---- Iterations ------------------------------------------------------------
   for iteration in range(meta["iterations_done"] + 1,
@@ -361,19 +420,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         log.write("rewire", step=step, iteration=iteration,
                   mask_fingerprint=int(fingerprint),
                   **sparsity_lib.flatten_report(jax.device_get(report)))
-      if step % config.log_every_steps == 0 or step == end_step:
+      at_log = step % config.log_every_steps == 0 or step == end_step
+      if at_log:
+        flags = jax.device_get([m.pop("nonfinite") for m in pending])
+        _check_finite([int(f) for f in flags], step, nonfinite_names,
+                      config, ckpt)
         values = _mean_train_metrics(pending)
         pending = []
-        _check_finite(values, step)
+        _check_divergence(values["loss"], step, info.num_classes, config,
+                          ckpt, warned)
         rate = progress.update(step, f"[iteration {iteration}] ", values)
         log.write("train", step=step, iteration=iteration, samples_per_s=rate,
                   **values)
       if (config.checkpoint_every_steps and step < end_step and
           step % config.checkpoint_every_steps == 0):
         ckpt.save(state, meta)
-      if stop_after_steps and step - run_start_step >= stop_after_steps:
-        ckpt.save(state, meta)
-        return meta
+      stopping = signals.should_stop(at_log)
+      if step < end_step and (stopping or stop_after_steps and (
+          step - run_start_step >= stop_after_steps)):
+        ckpt.save(state, {**meta, "pending": _to_json(pending)})
+        return _stop(stopping, signals, step, ckpt, meta)
 
     # Evaluation of the network trained in this iteration.
     start = time.perf_counter()
@@ -418,6 +484,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     meta["iterations_done"] = iteration
     ckpt.save(state, meta)
     progress.restart(step)
+    stopping = signals.should_stop(True)
+    if iteration < config.num_iterations and (stopping or stop_after_steps and (
+        step - run_start_step >= stop_after_steps)):
+      return _stop(stopping, signals, step, ckpt, meta)
 
   # ---- Summary ---------------------------------------------------------------
   summary = write_summary(workdir, config, meta) if is_main else meta
@@ -425,6 +495,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   best_ckpt.close()
   distributed.finish()
   return summary
+
+
+def _to_json(pending: list[dict]) -> list[dict]:
+  """Per-step train metrics as JSON: ``{name: [value, dtype]}``."""
+  return [{k: [v.item(), str(v.dtype)] for k, v in m.items()}
+          for m in jax.device_get(pending)]
+
+
+def _from_json(pending: list[dict]) -> list[dict]:
+  """The inverse of :func:`_to_json`, value and dtype exact."""
+  return [{k: np.asarray(v, dtype) for k, (v, dtype) in m.items()}
+          for m in pending]
+
+
+def _stop(signalled: bool, signals: preemption.StopOnSignal, step: int,
+          ckpt, meta: dict) -> dict:
+  """Ends a run early, its checkpoint saved: raises ``Interrupted`` on a
+  signal, else returns ``meta`` (``stop_after_steps``)."""
+  ckpt.close()
+  if signalled:
+    raise preemption.Interrupted(
+        f"Stopped by {signals.received or 'a signal to another process'} "
+        f"after step {step}; the checkpoint is in {ckpt.directory}. Run the "
+        "same command again to resume.")
+  return meta
 
 
 def write_summary(workdir: str, config, meta: dict) -> dict:
