@@ -28,6 +28,7 @@ Integrity, in the order things happen:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import glob
 import hashlib
 import json
@@ -116,6 +117,16 @@ def verify_checksums(step_dir: str) -> str | None:
   return None
 
 
+def _disk_full(error: BaseException | None) -> bool:
+  """Whether ``error`` or one of its causes is "no space left on device"."""
+  while error is not None:
+    if getattr(error, "errno", None) == errno.ENOSPC or (
+        "No space left on device" in str(error)):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
 def _barrier(name: str) -> None:
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices(name)
@@ -166,10 +177,19 @@ class Checkpointer:
     step = int(state.step)
     if step in self._manager.all_steps():
       self._manager.delete(step)
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(_to_tree(state)),
-        meta=ocp.args.JsonSave(meta)))
-    self._manager.wait_until_finished()
+    try:
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(_to_tree(state)),
+          meta=ocp.args.JsonSave(meta)))
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      if not _disk_full(e):
+        raise
+      raise OSError(
+          "The disk is full: no space left on device while saving the "
+          f"checkpoint of step {step} in {self.directory}. The previous "
+          "checkpoint is intact: free some space there and run the same "
+          "command again to resume.") from None
     if jax.process_index() == 0:
       write_checksums(self._step_dir(step))
     _barrier("snn_sparse_checkpoint_saved")

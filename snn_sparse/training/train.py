@@ -281,7 +281,7 @@ def _check_finite(flags: list[int], last_step: int, names: list[str],
     if flag >= 0:
       step = last_step - len(flags) + 1 + k
       raise FloatingPointError(
-          f"{names[flag].capitalize()} is not finite (NaN or Inf) after "
+          f"{names[flag][0].upper()}{names[flag][1:]} is not finite (NaN or Inf) after "
           f"step {step}. Lower config.optimizer.learning_rate (now "
           f"{config.optimizer.learning_rate}), or check the data and its "
           f"normalisation. {_checkpoint_note(ckpt)}")
