@@ -360,24 +360,29 @@ def _train_and_evaluate(config, workdir: str, stop_after_steps,
   tx = create_optimizer(config, algo, steps_per_epoch=steps_per_epoch,
                         steps_per_iteration=steps_per_iteration,
                         total_steps=total_steps)
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                    max_to_keep=config.max_to_keep)
+  if ckpt.latest_step() is not None:
+    workdir_lib.check_same_config(workdir,
+                                  json.loads(config.to_json_best_effort()))
+  # Every check above runs before the first compilation, below.
   state = parallel.replicate(
       initial_state(config, model, algo, tx, info.input_shape), mesh)
 
   # ---- Resume ----------------------------------------------------------------
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                    max_to_keep=config.max_to_keep)
-  if ckpt.latest_step() is not None:
-    _check_same_config(workdir, config)
   if is_main:
     reporting.write_json_atomic(os.path.join(workdir, "config.json"),
                                 json.loads(config.to_json_best_effort()))
   best_ckpt = checkpointing.Checkpointer(os.path.join(workdir, "best"),
                                          max_to_keep=1)
-  log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), is_main)
+  log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), is_main,
+                             os.path.join(workdir, "tensorboard"))
   meta = {"iterations_done": 0, "rows": [], "best_iteration": None}
   restored = ckpt.restore(state)
   if restored is not None:
     state, meta = restored
+    # The steps since the last log line, so that it averages them all.
+    pending = _from_json(meta.pop("pending", []))
     logging.info("Resumed from step %d in %s.", int(state.step), workdir)
   log.truncate_after(int(state.step))
   step = int(state.step)
