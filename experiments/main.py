@@ -24,12 +24,14 @@ import difflib
 import importlib.util
 import os
 import sys
+import traceback
 
 from absl import app, flags, logging
 import ml_collections
 from ml_collections import config_flags
 
 from snn_sparse.platform import hugepages
+from snn_sparse.training import distributed, preemption, preflight
 from snn_sparse.training import reporting, train
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -65,7 +67,15 @@ config_flags.DEFINE_config_file(
     "config", None, "Path to an ml_collections config file.",
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
+flags.DEFINE_bool("check_config", False,
+                  "Check the config, the workdir and the data sources, print "
+                  "every problem found, and exit without training.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# Exit codes: 1 a refusal or an error; 75 (EX_TEMPFAIL) stopped by a signal
+# or a lost process, after saving: the same command resumes.
+EXIT_ERROR = 1
+EXIT_RESUMABLE = distributed.EXIT_PROCESS_LOST
 
 
 def _config_path(argv: list[str]) -> str | None:
@@ -137,10 +147,49 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS["verbosity"].present:  # absl would raise it to INFO
     logging.set_verbosity(logging.WARNING)
+  if FLAGS.check_config:
+    problems = preflight.run_problems(FLAGS.config, FLAGS.workdir)
+    for problem in problems:
+      print(f"- {problem}", file=sys.stderr)
+    if problems:
+      print(f"{len(problems)} problem(s) found.", file=sys.stderr)
+      sys.exit(EXIT_ERROR)
+    print("No problem found: the config, the workdir and the data sources "
+          "are ready.")
+    return
   overrides = config_flags.get_override_values(FLAGS["config"])
   print(f"{config_flags.get_config_filename(FLAGS['config'])}: "
         f"{reporting.describe_config(FLAGS.config, overrides)}", flush=True)
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except preemption.Interrupted as e:
+    _exit(e, EXIT_RESUMABLE)
+  except Exception as e:  # pylint: disable=broad-except
+    _exit(e, EXIT_ERROR)
+
+
+def _exit(error: BaseException, code: int) -> None:
+  """Ends the process with ``error`` as one short paragraph, last.
+
+  The traceback is shown only with ``--verbosity``. ``os._exit`` skips the
+  shutdown of other libraries' threads, which would print tracebacks of
+  their own after the message.
+  """
+  verbose = FLAGS["verbosity"].present
+  if verbose:
+    traceback.print_exception(error)
+  distributed.before_exit(error)
+  known = isinstance(error, (ValueError, KeyError, OSError, RuntimeError,
+                             FloatingPointError))
+  message = str(error) if known else f"{type(error).__name__}: {error}"
+  lines = message.strip().splitlines() or [type(error).__name__]
+  if len(lines) > 6:
+    lines = lines[:6] + ["..."]
+  if not verbose and not isinstance(error, preemption.Interrupted):
+    lines.append("(--verbosity=0 shows the traceback.)")
+  sys.stdout.flush()
+  print("\n" + "\n".join(lines), file=sys.stderr, flush=True)
+  os._exit(code)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ A dataset is built by its TFDS builder into ``<data_dir>/snn_<name>/1.0.0``
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import threading
@@ -64,8 +66,9 @@ def prepare(name: str, *, data_dir: str | os.PathLike | None = None,
   print(f"Building {cls.name} into {root} (once; later runs reuse it).",
         file=sys.stderr, flush=True)
   try:
-    builder.download_and_prepare(download_dir=root / "downloads",
-                                 download_config=config)
+    with contextlib.redirect_stdout(io.StringIO()):  # TFDS's own two lines.
+      builder.download_and_prepare(download_dir=root / "downloads",
+                                   download_config=config)
   except FileExistsError:
     # Another process finished the same build first; its result is complete.
     if not built.exists():
@@ -74,6 +77,17 @@ def prepare(name: str, *, data_dir: str | os.PathLike | None = None,
   finally:
     tfds.display_progress_bar(was_shown)
   return builder
+
+
+def check_available(name: str, *, data_dir: str | os.PathLike | None = None,
+                    manual_dir: str | os.PathLike | None = None) -> None:
+  """Raises ``DataNotFoundError`` (saying where to put which files) unless
+  dataset ``name`` is built or its source files can be found; builds
+  nothing."""
+  cls = builders.builder_class(catalog.canonical_name(name))
+  root = common.resolve_data_dir(data_dir)
+  if not (root / cls.name / str(cls.VERSION) / "dataset_info.json").exists():
+    cls.locate(manual_dir, root)
 
 
 def _check_stats(key: str, builder, sizes: dict[str, int]) -> None:

@@ -259,12 +259,18 @@ def watch(heartbeat_timeout_s: float, workdir: str) -> None:
 
   def excepthook(kind, value, tb):
     previous(kind, value, tb)
-    if isinstance(value, jax.errors.JaxRuntimeError) and _watchdog:
-      _watchdog.wait(_watchdog.timeout_s + 5 * _watchdog.interval_s)
+    before_exit(value)
     sys.stderr.flush()
     os._exit(1)  # pylint: disable=protected-access
 
   sys.excepthook = excepthook
+
+
+def before_exit(error: BaseException) -> None:
+  """Before a multi-process run exits on ``error``: a failed collective
+  gives the watchdog time to name the process that was lost (it exits)."""
+  if isinstance(error, jax.errors.JaxRuntimeError) and _watchdog:
+    _watchdog.wait(_watchdog.timeout_s + 5 * _watchdog.interval_s)
 
 
 def finish() -> None:

@@ -62,6 +62,7 @@ from snn_sparse.sparsity.layout import UnitLayout
 from snn_sparse.training import (checkpointing, distributed, optimizers,
                                  parallel, reporting)
 from snn_sparse.training import preemption
+from snn_sparse.training.config_checks import validate_config
 from snn_sparse.training import workdir as workdir_lib
 from snn_sparse.training import steps as steps_lib
 from snn_sparse.training.train_state import TrainState
@@ -74,74 +75,6 @@ PyTree = Any
 # ----------------------------------------------------------------------------
 def _fail(field: str, message: str):
   raise ValueError(f"config.{field}: {message}")
-
-
-DIVERGENCE_ACTIONS = ("stop", "warn", "off")
-
-
-def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Raises a ``ValueError`` naming the first bad field that can be checked
-  without building anything (the sparsity, model and data fields are checked
-  as they are built, still before the first compilation)."""
-  for field in ("seed", "data", "model", "time_steps", "loss", "optimizer",
-                "num_iterations", "epochs_per_iteration", "sparsity", "mesh"):
-    if field not in config:
-      _fail(field, "is missing; start from experiments/configs/default.py.")
-  for field in ("time_steps", "num_iterations", "epochs_per_iteration"):
-    if not isinstance(config[field], int) or config[field] < 1:
-      _fail(field, f"must be a positive integer, got {config[field]!r}.")
-  for field in ("batch_size", "eval_batch_size"):
-    if config.data[field] < 1:
-      _fail(f"data.{field}", f"must be >= 1, got {config.data[field]}.")
-  fraction = config.data.get("validation_fraction")
-  if (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
-      or not 0 <= fraction < 1):
-    _fail("data.validation_fraction",
-          f"must be a number in [0, 1), got {fraction!r}: the fraction of the "
-          "train split held out to choose the best iteration (0.1), or 0 to "
-          "choose it on the test split.")
-  if config.loss not in ("ce", "tet"):
-    _fail("loss", f"unknown {config.loss!r}; choose 'ce' or 'tet'.")
-  if "name" not in config.model:
-    _fail("model.name", f"is missing; choose one of {sorted(models.MODELS)}.")
-  if config.log_every_steps < 1:
-    _fail("log_every_steps", f"must be >= 1, got {config.log_every_steps}.")
-  max_to_keep = config.get("max_to_keep", 2)
-  if isinstance(max_to_keep, bool) or not isinstance(max_to_keep, int) or (
-      max_to_keep < 1):
-    _fail("max_to_keep", f"{max_to_keep!r}, but at least the newest "
-          "checkpoint must be kept to resume from; use 1 or more.")
-  optimizers.validate(config.optimizer)
-  tau = config.model.get("tau")
-  if tau is not None and (isinstance(tau, bool) or not isinstance(
-      tau, (int, float)) or not (math.isfinite(tau) and tau > 1)):
-    _fail("model.tau", f"must be a finite number > 1, got {tau!r}: each step "
-          "the potential leaks 1/tau of its distance to rest (SpikingJelly "
-          "also requires tau > 1); 2.0 is usual.")
-  threshold = config.model.get("v_threshold")
-  if threshold is not None and not (isinstance(threshold, (int, float))
-                                    and math.isfinite(threshold)):
-    _fail("model.v_threshold", f"must be a finite number, got {threshold!r}.")
-  manual_dir = config.data.get("manual_dir")
-  if manual_dir and not os.path.isdir(manual_dir):
-    _fail("data.manual_dir", f"{manual_dir} does not exist. Give the folder "
-          f"that holds {config.data.name}'s files, or leave it unset to use "
-          "the default sources.")
-  divergence = config.get("divergence")
-  if divergence is not None:
-    if divergence.action not in DIVERGENCE_ACTIONS:
-      _fail("divergence.action", f"unknown {divergence.action!r}; choose "
-            f"one of {DIVERGENCE_ACTIONS}.")
-    if isinstance(divergence.factor, bool) or not isinstance(
-        divergence.factor, (int, float)) or not divergence.factor > 1:
-      _fail("divergence.factor", f"must be a number > 1, got "
-            f"{divergence.factor!r}.")
-  if config.checkpoint_every_steps % config.log_every_steps:
-    _fail("checkpoint_every_steps",
-          f"{config.checkpoint_every_steps} must be a multiple of "
-          f"log_every_steps ({config.log_every_steps}), so that a resumed "
-          "run logs the same averages as an uninterrupted one (0 = only at "
-          "iteration ends).")
 
 
 # ----------------------------------------------------------------------------
@@ -281,7 +214,8 @@ def _check_finite(flags: list[int], last_step: int, names: list[str],
     if flag >= 0:
       step = last_step - len(flags) + 1 + k
       raise FloatingPointError(
-          f"{names[flag][0].upper()}{names[flag][1:]} is not finite (NaN or Inf) after "
+          f"{names[flag][0].upper()}{names[flag][1:]} is not finite (NaN or "
+          "Inf) after "
           f"step {step}. Lower config.optimizer.learning_rate (now "
           f"{config.optimizer.learning_rate}), or check the data and its "
           f"normalisation. {_checkpoint_note(ckpt)}")

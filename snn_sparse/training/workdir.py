@@ -49,6 +49,23 @@ def locked(workdir: str, enabled: bool = True) -> Iterator[None]:
     os.close(fd)  # Also releases the lock.
 
 
+def holder(workdir: str) -> str | None:
+  """Who holds ``workdir``'s lock ("host H, pid P, since T"), or ``None``
+  when no run does. Reads only."""
+  path = os.path.join(workdir, LOCK)
+  if not os.path.exists(path):
+    return None
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+      return os.pread(fd, 512, 0).decode(errors="replace").strip() or "?"
+    return None
+  finally:
+    os.close(fd)
+
+
 def diff_keys(a, b, prefix: str = ""):
   """The dotted paths at which two JSON trees differ."""
   if isinstance(a, dict) and isinstance(b, dict):
