@@ -10,6 +10,8 @@ r"""Benchmark the real jitted train, eval and rewiring steps of a model.
   python -m experiments.benchmark --model resnet19 --batch_size 32 \
       --time_steps 2 --repeats 7 --paired unroll=1,true
   python -m experiments.benchmark --smoke   # a tiny model, 1 repeat, seconds
+  python -m experiments.benchmark --sparse_inference --model mlp \
+      --input_shape 28,28,1 --time_steps 4 --repeats 50
 
 It builds the model, masks at 50% density (the algorithm's initial masks),
 the optimizer and the three jitted steps exactly as training does; compiles
@@ -26,6 +28,18 @@ Fashion-MNIST study's batch 128, T = 4 and its neighbours) and prints a table of
 of rows. ``--smoke`` is a tiny convnet on 8x8 input with one repeat; the test
 suite runs it. Inputs are random: the step cost does not depend on the
 data, only on shapes and the spike pattern.
+
+``--sparse_inference`` times inference of the spiking MLP with masks at each
+of ``--sparse_connectivities`` (every layer at that connectivity, uniform
+random masks) at each of ``--sparse_batch_sizes``: our dense-kernel eval
+forward pass (``model.apply``) against the same network with its dense layers
+as sparse gathers of the active inputs per output (``gather``) and as
+``jax.experimental.sparse`` BCOO products (``bcoo``), see
+``experiments/sparse_inference.py``. Weights are scaled by ``2 / sqrt(c)``
+so that the network fires as a trained one does (about 26% and 16% of the
+neurons per step); the times do not depend on the values. The three are
+timed alternately, call by call, in one process; it prints a table, then
+one JSON line holding the rows.
 
 Like ``experiments/main.py`` it restarts itself once with transparent huge
 pages for host memory (``snn_sparse/platform/hugepages.py``); the JSON line's
@@ -45,10 +59,12 @@ from absl import app, flags
 import jax
 import numpy as np
 
+from experiments import sparse_inference as sparse_lib
 from experiments.configs import default
 from snn_sparse.training import parallel, train
 from snn_sparse.platform import hugepages
-from snn_sparse import sparsity
+from snn_sparse import models, sparsity
+from snn_sparse.sparsity import masks as masks_lib
 from snn_sparse.training import steps as steps_lib
 
 FLAGS = flags.FLAGS
@@ -77,6 +93,12 @@ flags.DEFINE_list("sweep_batch_sizes", [], "Batch sizes to sweep (default: "
 flags.DEFINE_list("sweep_time_steps", [], "T values to sweep (default: "
                   "the model's SWEEPS entry).")
 flags.DEFINE_bool("smoke", False, "A tiny model and one repeat (for tests).")
+flags.DEFINE_bool("sparse_inference", False, "Time dense-kernel against "
+                  "sparse inference of the MLP's dense layers.")
+flags.DEFINE_list("sparse_connectivities", ["0.1", "0.3"],
+                  "--sparse_inference: connectivity of every layer.")
+flags.DEFINE_list("sparse_batch_sizes", ["1", "128"],
+                  "--sparse_inference: batch sizes.")
 flags.DEFINE_string("paired", "", "FIELD=V1,V2[,...] with FIELD a "
                     "config.model field, e.g. conv_impl=xla,auto or "
                     "unroll=1,true: time the train steps of these variants "
@@ -299,6 +321,84 @@ def run_paired(model_name: str, batch_size: int, time_steps: int,
           "malloc": hugepages.status()}
 
 
+def sparse_inference(model_name: str = "mlp", connectivities=(0.1, 0.3),
+                     batch_sizes=(1, 128), time_steps: int = 4,
+                     input_shape=(28, 28, 1), repeats: int = 20,
+                     num_classes: int = 10, model_overrides=None,
+                     seed: int = 0) -> list[dict]:
+  """Dense-kernel against sparse inference of the MLP's dense layers.
+
+  For each connectivity ``c`` (every kernel masked uniformly at random to
+  exactly that fraction, its weights scaled by ``2 / sqrt(c)`` so that the
+  network fires) and batch size: the median seconds of one jitted eval
+  forward pass ``[T, B, H, W, C] -> [T, B, classes]`` of ``model.apply``
+  (``dense_s``), and of the same network with its dense layers as gathers
+  (``gather_s``) or BCOO products (``bcoo_s``), timed alternately call by
+  call; the speedups over dense; and each sparse path's largest logit
+  difference from the dense one (float rounding; a spike flipped by
+  rounding would show here).
+  """
+  if model_name != "mlp":
+    raise ValueError(f"--sparse_inference times the MLP (its layers are all "
+                     f"dense); got --model {model_name}.")
+  model = models.create(model_name, num_classes=num_classes,
+                        **(model_overrides or {}))
+  shape = tuple(input_shape)
+  rng = np.random.default_rng(seed)
+  variables = model.init(jax.random.key(seed),
+                         np.zeros((time_steps, 1) + shape, np.float32),
+                         train=False)
+  dense_apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+  sparse_apply = {
+      f: jax.jit(lambda ops, x, f=f: sparse_lib.sparse_mlp_apply(
+          model, ops, x, f)) for f in ("gather", "bcoo")}
+  rows = []
+  for c in connectivities:
+    masks = masks_lib.init_masks(variables["params"], method="uniform",
+                                 density=float(c),
+                                 key=jax.random.key(seed + 1))
+    params = jax.tree.map(
+        lambda m, w: w if m is None else w * m * (2.0 / np.sqrt(c)),
+        masks, variables["params"], is_leaf=masks_lib.is_none)
+    ops = {f: sparse_lib.sparse_layers(params, masks, f)
+           for f in ("gather", "bcoo")}
+    for b in batch_sizes:
+      x = rng.normal(size=(time_steps, b) + shape).astype(np.float32)
+      calls = {"dense": lambda: dense_apply({"params": params}, x),
+               **{f: (lambda f=f: sparse_apply[f](ops[f], x))
+                  for f in ("gather", "bcoo")}}
+      outs = {k: np.asarray(fn()) for k, fn in calls.items()}  # compile
+      times = {k: [] for k in calls}
+      for _ in range(repeats):
+        for k, fn in calls.items():
+          start = time.perf_counter()
+          jax.block_until_ready(fn())
+          times[k].append(time.perf_counter() - start)
+      med = {k: statistics.median(v) for k, v in times.items()}
+      rows.append({
+          "model": model_name, "connectivity": float(c), "batch_size": b,
+          "time_steps": time_steps, "input_shape": list(shape),
+          "repeats": repeats, "dense_s": med["dense"],
+          "gather_s": med["gather"], "bcoo_s": med["bcoo"],
+          "gather_speedup": med["dense"] / med["gather"],
+          "bcoo_speedup": med["dense"] / med["bcoo"],
+          "gather_max_abs_diff": float(np.max(np.abs(
+              outs["gather"] - outs["dense"]))),
+          "bcoo_max_abs_diff": float(np.max(np.abs(
+              outs["bcoo"] - outs["dense"]))),
+          "malloc": hugepages.status()})
+  return rows
+
+
+def _print_sparse_table(rows: list[dict]) -> None:
+  columns = ("connectivity", "batch_size", "dense_s", "gather_s", "bcoo_s",
+             "gather_speedup", "bcoo_speedup")
+  print("  ".join(c.rjust(14) for c in columns))
+  for row in rows:
+    print("  ".join((f"{row[c]:.4g}" if isinstance(row[c], float)
+                     else str(row[c])).rjust(14) for c in columns))
+
+
 def _print_table(rows: list[dict]) -> None:
   columns = ("batch_size", "time_steps", "train_samples_per_s",
              "train_step_s", "eval_samples_per_s", "model_gflop_per_sample",
@@ -335,6 +435,16 @@ def main(argv):
     print(json.dumps(run_paired(
         FLAGS.model, FLAGS.batch_size, FLAGS.time_steps, field, values,
         FLAGS.repeats, FLAGS.num_classes, FLAGS.precision, input_shape)))
+    return
+  if FLAGS.sparse_inference:
+    rows = sparse_inference(
+        FLAGS.model,
+        connectivities=[float(c) for c in FLAGS.sparse_connectivities],
+        batch_sizes=[int(b) for b in FLAGS.sparse_batch_sizes],
+        time_steps=FLAGS.time_steps, input_shape=input_shape or (28, 28, 1),
+        repeats=FLAGS.repeats, num_classes=FLAGS.num_classes)
+    _print_sparse_table(rows)
+    print(json.dumps({"sparse_inference": rows}))
     return
   if FLAGS.smoke:
     out = run(**SMOKE, **common)
