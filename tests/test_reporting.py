@@ -54,17 +54,19 @@ def test_read_events_skips_an_incomplete_last_line(tmp_path):
   path.write_text('{"event": "train", "step": 10}\n{"event": "eval", "st')
   assert reporting.read_events(str(path)) == [{"event": "train", "step": 10}]
   path.write_text('{"event": "tr\n{"event": "eval", "step": 10}\n')
-  with pytest.raises(json.JSONDecodeError):  # only the last line may be cut
+  with pytest.raises(ValueError, match=r"metrics\.jsonl, line 1, is not "
+                     "JSON"):  # only the last line may be cut short
     reporting.read_events(str(path))
 
 
-def test_truncate_after_drops_an_incomplete_last_line(tmp_path):
+def test_truncate_after_drops_an_incomplete_last_line(tmp_path, caplog):
   path = tmp_path / "metrics.jsonl"
   log = reporting.MetricsLog(str(path))
   log.write("train", step=10, loss=1.0)
   with open(path, "a") as f:
     f.write('{"event": "train", "step": 2')  # a run killed while writing
   log.truncate_after(10)
+  assert "ended with an incomplete line" in caplog.text
   log.write("train", step=20, loss=0.5)
   assert [e["step"] for e in reporting.read_events(str(path))] == [10, 20]
 

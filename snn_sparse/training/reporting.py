@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Any, Iterable, Mapping
 
+from absl import logging
 import numpy as np
 
 
@@ -76,7 +77,8 @@ class MetricsLog:
     if not os.path.exists(self.path):
       return
     with open(self.path) as f:
-      kept = [line + "\n" for line, e in _parse_lines(f.read())
+      kept = [line + "\n" for line, e in _parse_lines(f.read(), self.path,
+                                                          warn=True)
               if e.get("step", 0) <= step]
     tmp = f"{self.path}.tmp"
     with open(tmp, "w") as f:
@@ -108,8 +110,11 @@ class MetricsLog:
     return self._tb or None
 
 
-def _parse_lines(text: str) -> list[tuple[str, dict]]:
-  """``(line, event)`` of each JSON line; an incomplete last line is skipped."""
+def _parse_lines(text: str, path: str, warn: bool = False
+                 ) -> list[tuple[str, dict]]:
+  """``(line, event)`` of each JSON line; an incomplete last line (what a
+  crash leaves) is skipped, with a warning if ``warn``. Any other bad line
+  raises a ``ValueError`` naming the file and the line."""
   lines = text.split("\n")
   out = []
   for i, line in enumerate(lines):
@@ -117,9 +122,14 @@ def _parse_lines(text: str) -> list[tuple[str, dict]]:
       continue
     try:
       out.append((line, json.loads(line)))
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as e:
       if i < len(lines) - 1:  # only the last line may be cut short
-        raise
+        raise ValueError(
+            f"{path}, line {i + 1}, is not JSON ({e}). Delete that line (or "
+            "the file, to lose the run's log) and start again.") from None
+      if warn:
+        logging.warning("%s ended with an incomplete line (a run was "
+                        "killed while writing it); it is dropped.", path)
   return out
 
 
@@ -130,7 +140,7 @@ def read_events(path: str, event: str | None = None) -> list[dict]:
   writing: an incomplete last line is skipped.
   """
   with open(path) as f:
-    rows = [e for _, e in _parse_lines(f.read())]
+    rows = [e for _, e in _parse_lines(f.read(), path)]
   return [r for r in rows if event is None or r["event"] == event]
 
 
