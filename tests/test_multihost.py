@@ -211,7 +211,7 @@ def test_a_process_that_never_joins_is_named(tmp_path, monkeypatch):
   assert proc.returncode == 75, err[-3000:]
   last = err.strip().splitlines()[-1]
   assert "process 0 could not join the 2-process run" in last
-  assert "process(es) 1 did not join" in last
+  assert "process 1 did not join" in last
 
 
 @pytest.mark.parametrize("env,message", [

@@ -51,7 +51,8 @@ def test_every_optimizer_builds_and_steps(name):
 @pytest.mark.parametrize("field,value,match", [
     ("name", "lamb", r"optimizer.name: unknown 'lamb'"),
     ("schedule", "linear", r"optimizer.schedule: unknown 'linear'"),
-    ("learning_rate", 0.0, r"optimizer.learning_rate: must be > 0"),
+    ("learning_rate", 0.0,
+     r"optimizer.learning_rate: must be a finite number in \(0, inf\]"),
     ("warmup_epochs", 20.0, r"optimizer.warmup_epochs"),
 ])
 def test_bad_fields_are_named(field, value, match):

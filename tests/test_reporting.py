@@ -71,7 +71,9 @@ def test_truncate_after_drops_an_incomplete_last_line(tmp_path, caplog):
   assert [e["step"] for e in reporting.read_events(str(path))] == [10, 20]
 
 
-def test_progress_bar_on_a_terminal():
+def test_progress_bar_on_a_terminal(monkeypatch):
+  # Wide enough for the whole postfix, whatever the rate this machine shows.
+  monkeypatch.setenv("COLUMNS", "200")
   out = io.StringIO()
   p = reporting.Progress(total_steps=100, start_step=0, batch_size=10,
                          stream=out, bar=True)

@@ -111,9 +111,7 @@ def initialize(mesh_config) -> None:
       f"{who} could not join the {count or 'multi'}-process run at "
       f"{address or 'the detected coordinator'} within {join_timeout} s "
       "(config.mesh.join_timeout_s): "
-      + ("" if count is None or index is None else
-         "process(es) " + ", ".join(str(i) for i in range(count) if i != index)
-         + " did not join. ")
+      + _missing(count, index)
       + "Start every process with the same command, the same coordinator "
       "address (process 0's host) and the same number of processes; each "
       "with its own process id."])
@@ -128,6 +126,16 @@ def initialize(mesh_config) -> None:
             mesh_config.get("heartbeat_timeout_s", 100)))
   finally:
     timer.cancel()
+
+
+def _missing(count: int | None, index: int | None) -> str:
+  """Who may be missing, as seen by process ``index`` of ``count``."""
+  if count is None or index is None:
+    return ""
+  others = [str(i) for i in range(count) if i != index]
+  if len(others) == 1:
+    return f"process {others[0]} did not join. "
+  return f"not all of processes {', '.join(others)} joined. "
 
 
 def _client():
