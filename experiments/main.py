@@ -24,6 +24,7 @@ import difflib
 import importlib.util
 import os
 import sys
+import threading
 import traceback
 
 from absl import app, flags, logging
@@ -147,6 +148,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS["verbosity"].present:  # absl would raise it to INFO
     logging.set_verbosity(logging.WARNING)
+    _hide_checkpoint_library_noise()
   if FLAGS.check_config:
     problems = preflight.run_problems(FLAGS.config, FLAGS.workdir)
     for problem in problems:
@@ -166,6 +168,26 @@ def main(argv):
     _exit(e, EXIT_RESUMABLE)
   except Exception as e:  # pylint: disable=broad-except
     _exit(e, EXIT_ERROR)
+
+
+def _from_checkpoint_library(tb) -> bool:
+  files = [frame.filename for frame in traceback.extract_tb(tb)]
+  return any(f"{os.sep}orbax{os.sep}" in f or f"{os.sep}asyncio{os.sep}" in f
+             for f in files)
+
+
+def _hide_checkpoint_library_noise() -> None:
+  """Without --verbosity, the checkpoint library's own error logs and its
+  background threads' tracebacks are not shown: a failed save reaches the
+  user as one message from the trainer (a full disk, for instance)."""
+  logging.get_absl_handler().addFilter(
+      lambda record: f"{os.sep}orbax{os.sep}" not in record.pathname)
+  default = threading.excepthook
+
+  def excepthook(args):
+    if not _from_checkpoint_library(args.exc_traceback):
+      default(args)
+  threading.excepthook = excepthook
 
 
 def _exit(error: BaseException, code: int) -> None:
