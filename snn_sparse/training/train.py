@@ -263,7 +263,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     distributed.check_agreement(json.loads(config.to_json_best_effort()))
   with (workdir_lib.locked(workdir, enabled=jax.process_index() == 0),
         preemption.StopOnSignal() as signals):
-    return _train_and_evaluate(config, workdir, stop_after_steps, signals)
+    summary = _train_and_evaluate(config, workdir, stop_after_steps, signals)
+  distributed.finish()  # The other processes stop watching this one.
+  return summary
 
 
 def _train_and_evaluate(config, workdir: str, stop_after_steps,
@@ -432,7 +434,6 @@ def _train_and_evaluate(config, workdir: str, stop_after_steps,
   summary = write_summary(workdir, config, meta) if is_main else meta
   ckpt.close()
   best_ckpt.close()
-  distributed.finish()
   return summary
 
 
