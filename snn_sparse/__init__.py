@@ -9,9 +9,11 @@ The composable library:
   metrics        accuracy, firing rates, SOPs, MACs and energy.
   sparsity       pure sparsity algorithms over pytrees (optax style).
   data           dataset builders and the input pipeline.
+  export         a trained sparse network out: a compressed file, or NIR.
 
 The harness (training/): train_and_evaluate, the jitted steps, the
-training state, optimizers, checkpoints, the device mesh, logs and plots.
+training state, optimizers, verified checkpoints, the device mesh and
+multi-process runs, config and workdir checks, logs and plots.
 
 Platform tweaks (platform/): faster XLA CPU convolution gradients and huge
 pages, selected only on the CPU.
