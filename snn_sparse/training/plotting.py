@@ -208,10 +208,11 @@ def plot_comparison(groups: Sequence[Mapping], path: str | None = None,
   fig = Figure(figsize=(16, 5.2), dpi=100)
   ax_ac, ax_acc, ax_conn = fig.subplots(1, 3)
   from matplotlib import colormaps  # pylint: disable=g-import-not-at-top
-  colors = colormaps["tab10"]
+  # tab10; tab20 when more groups than tab10 has colours.
+  palette = colormaps["tab10" if len(groups) <= 10 else "tab20"]
   name = "test" if metric == "test_accuracy" else "validation"
   for g, group in enumerate(groups):
-    color = colors(g % 10)
+    color = palette(g % palette.N)
     runs = group["runs"]
     n = len(runs)
     label = group["label"] + (f" (mean ± std of {n} seeds)" if n > 1 else "")
