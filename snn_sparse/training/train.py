@@ -33,10 +33,13 @@ there is no validation split and the selection falls back to the test split;
 ``summary.json`` says which (``"selection"``).
 
 Workdir: ``config.json``, ``metrics.jsonl``, ``summary.json``,
-``checkpoints/`` (latest, orbax), ``best/`` (the best iteration), and with
-matplotlib installed ``summary.png``. Running the same command on the same
-workdir resumes from the latest checkpoint and ends exactly where an
-uninterrupted run would.
+``checkpoints/`` (latest, orbax, verified on restore), ``best/`` (the best
+iteration), ``summary.png`` and ``.lock`` (one run at a time). Running the
+same command on the same workdir resumes from the latest checkpoint and ends
+exactly where an uninterrupted run would, also after SIGTERM or Ctrl-C,
+which save at the next step boundary. Bad config values are refused before
+anything compiles; a non-finite loss, gradient or parameter, or a diverging
+loss, stops the run naming the step.
 """
 
 from __future__ import annotations
@@ -314,10 +317,11 @@ def _train_and_evaluate(config, workdir: str, stop_after_steps,
   log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), is_main,
                              os.path.join(workdir, "tensorboard"))
   meta = {"iterations_done": 0, "rows": [], "best_iteration": None}
+  pending = []  # The train metrics of the steps since the last log line.
   restored = ckpt.restore(state)
   if restored is not None:
     state, meta = restored
-    # The steps since the last log line, so that it averages them all.
+    # A run stopped between log lines saved them, so that it averages all.
     pending = _from_json(meta.pop("pending", []))
     logging.info("Resumed from step %d in %s.", int(state.step), workdir)
   log.truncate_after(int(state.step))
@@ -336,7 +340,6 @@ def _train_and_evaluate(config, workdir: str, stop_after_steps,
   progress = reporting.Progress(total_steps, step, config.data.batch_size,
                                 enabled=is_main)
   run_start_step = step
-  pending = pending if restored is not None else []
   nonfinite_names = steps_lib.nonfinite_names(state.params)
   warned = []  # Divergence is warned about once.
 
