@@ -32,12 +32,7 @@ def _config(**overrides):
   config.epochs_per_iteration = 1  # 20 steps per iteration
   config.log_every_steps = 5
   config.sparsity.rewire_every = 5
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 

@@ -26,12 +26,7 @@ def _config(**overrides):
   config.epochs_per_iteration = 1
   config.log_every_steps = 11
   config.sparsity.rewire_every = 11
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 

@@ -216,10 +216,10 @@ def _check_finite(flags: list[int], last_step: int, names: list[str],
   for k, flag in enumerate(flags):
     if flag >= 0:
       step = last_step - len(flags) + 1 + k
+      what = names[flag][0].upper() + names[flag][1:]
       raise FloatingPointError(
-          f"{names[flag][0].upper()}{names[flag][1:]} is not finite (NaN or "
-          "Inf) after "
-          f"step {step}. Lower config.optimizer.learning_rate (now "
+          f"{what} is not finite (NaN or Inf) after step {step}. Lower "
+          "config.optimizer.learning_rate (now "
           f"{config.optimizer.learning_rate}), or check the data and its "
           f"normalisation. {_checkpoint_note(ckpt)}")
 
