@@ -12,14 +12,17 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from experiments import study as S
 from experiments import studies
 from experiments.studies import _aggregate as A
 from experiments.studies import _equal_density as E
+from experiments.studies import _trajectories as T
 from experiments.studies import Arm, Study
 from snn_sparse import sparsity
+from snn_sparse.sparsity.pq import pq_index
 from snn_sparse.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -360,14 +363,18 @@ def _fake_run(directory, arm, seed, best_test, last_test, final):
   os.makedirs(workdir)
   rows = [{"iteration": 1, "val_accuracy": 0.9, "test_accuracy": best_test,
            "connectivity": 0.5, "sops": 1000.0 * (seed + 1),
-           "energy_uj": 0.5 + seed},
+           "energy_uj": 0.5 + seed, "grown_survival": 0.1 * seed,
+           "pq_index_per_layer": {"a/kernel": 0.1, "b/kernel": 0.2 + seed}},
           {"iteration": 2, "val_accuracy": 0.8, "test_accuracy": last_test,
-           "connectivity": final, "sops": 500.0, "energy_uj": 0.25}]
+           "connectivity": final, "sops": 500.0, "energy_uj": 0.25,
+           "pq_index_per_layer": {"a/kernel": 0.1, "b/kernel": 0.1}}]
   with open(os.path.join(workdir, "summary.json"), "w") as f:
     json.dump({"best_iteration": 1, "best": rows[0], "iterations": rows,
                "selection": "validation"}, f)
   with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump({"seed": seed, "sparsity": {"algorithm": arm}}, f)
+    json.dump({"seed": seed, "sparsity": {
+        "algorithm": arm, "p": 0.5, "q": 1.0, "alpha_r": 0.001, "gamma": 1.0,
+        "beta": 0.9}}, f)
 
 
 def _fake_study():
@@ -421,8 +428,38 @@ def test_aggregation_math_by_hand(tmp_path):
          f"| +0.67 ± {100 * math.sqrt(21) / 300:.2f} | no |" in md
   assert "Not arranged yet" in md
   assert "(waits for the target density)" in md  # b's runs: no target
+  # Per iteration, a: connectivity 50 -> mean(30, 31, 32); PQ index, per
+  # seed (0.1 + 0.2 + seed) / 2, over seeds 0.15 + mean(0, 1, 2) / 2 = 0.65,
+  # then 0.1; grown kept at iteration 1: mean(0, 10, 20)%, none after the
+  # last; test accuracy mean(80, 82, 84), then mean(70, 74, 72).
+  assert ("| `a` | 50.0 → 31.0 | 0.650 → 0.100 | 10 → · | 82.00 → 72.00 |"
+          in md), md
+  # The Gaussian reference from a's config (see the test below): c = 1 -
+  # 1.001^-2 (1 - 0.152787) = 0.154479.
+  assert res["gaussian"]["ratio"] == pytest.approx(0.154479, abs=2e-6)
+  assert ("| Gaussian weights (I = 0.1528, c = 0.1545) | 50.0 → 42.3 | "
+          "0.153 | - | - |") in md
   assert os.path.exists(os.path.join(directory, "results.png"))
   assert A.mean_std([]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_the_gaussian_reference_by_hand():
+  # E|w|^0.5 = 2^0.25 Gamma(0.75) / sqrt(pi) = 0.822179, E|w| = sqrt(2 / pi)
+  # = 0.797885: I = 1 - 0.675978 / 0.797885 = 0.152787.
+  assert T.gaussian_index(0.5, 1.0) == pytest.approx(0.152787, abs=1e-6)
+  # The library's PQ index of a large normal sample agrees.
+  w = np.random.default_rng(0).normal(size=1_000_000).astype(np.float32)
+  assert float(pq_index(w)) == pytest.approx(T.gaussian_index(), abs=2e-3)
+  # Each net prune keeps 1 - c = 1.001^-2 * (1 - I) = 0.845521.
+  sparsity = {"p": 0.5, "q": 1.0, "alpha_r": 0.001, "gamma": 1.0, "beta": 0.9}
+  trajectory = T.gaussian_trajectory(0.5, 4, sparsity)
+  assert trajectory["connectivity"] == pytest.approx(
+      [0.5, 0.5 * 0.845521, 0.5 * 0.845521**2, 0.5 * 0.845521**3], abs=1e-6)
+  # gamma scales the ratio; beta caps it.
+  assert T.gaussian_trajectory(0.5, 2, {**sparsity, "gamma": 2.0})[
+      "ratio"] == pytest.approx(2 * 0.154479, abs=4e-6)
+  assert T.gaussian_trajectory(0.5, 2, {**sparsity, "beta": 0.1})[
+      "ratio"] == pytest.approx(0.1)
 
 
 def test_aggregate_only_on_an_empty_study(tmp_path, capsys):

@@ -11,7 +11,8 @@ finished: per seed the difference ``arm - other`` of the best-iteration test
 accuracy (and of the last iteration's), their mean and standard deviation,
 and whether ``|mean|`` exceeds that standard deviation. The compute of a
 run is the wall time of its invocations (``DIR/ARM/seedK.timing.json``,
-written by the runner).
+written by the runner). The per-iteration means and the Gaussian reference
+are :mod:`experiments.studies._trajectories`'.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from experiments.studies import _trajectories
 
 # (key in a run's record, column title, scale, format)
 COLUMNS = (
@@ -51,7 +54,9 @@ def read_run(workdir: str) -> dict | None:
           "best_connectivity": best["connectivity"],
           "sops": best["sops"], "energy_uj": best["energy_uj"],
           "final_connectivity": last["connectivity"],
-          "final_test_accuracy": last["test_accuracy"]}
+          "final_test_accuracy": last["test_accuracy"],
+          "per_iteration": [_trajectories.iteration_record(row)
+                            for row in summary["iterations"]]}
 
 
 def read_timing(path: str) -> list[dict]:
@@ -111,6 +116,7 @@ def results(header: Mapping[str, Any], arms: Sequence[Mapping[str, Any]],
                    "wall_seconds": seconds})
     done = [r for r in runs if r["finished"]]
     stats = {key: mean_std([r[key] for r in done]) for key, *_ in COLUMNS}
+    trajectory = _trajectories.mean_series([r["per_iteration"] for r in done])
     status = ("pending" if not done else
               "done" if len(done) == len(runs) else "partial")
     out_arms.append({"name": arm["name"], "description": arm["description"],
@@ -118,7 +124,8 @@ def results(header: Mapping[str, Any], arms: Sequence[Mapping[str, Any]],
                      "wall_seconds": sum(r["wall_seconds"] for r in runs),
                      "status": status, "seeds_planned": len(runs),
                      "seeds_finished": [r["seed"] for r in done],
-                     "stats": stats, "runs": runs})
+                     "stats": stats, "trajectory": trajectory,
+                     "runs": runs})
   comparison = None
   if paired_arms:
     by_name = {a["name"]: a for a in out_arms}
@@ -128,7 +135,23 @@ def results(header: Mapping[str, Any], arms: Sequence[Mapping[str, Any]],
                  if r["finished"]} for n in paired_arms]
       comparison[metric] = paired(*values)
   return {**header, "arms": out_arms, "paired": comparison,
+          "gaussian": _gaussian(out_arms, header.get("reference")),
           "wall_seconds": sum(a["wall_seconds"] for a in out_arms)}
+
+
+def _gaussian(arms: Sequence[Mapping[str, Any]],
+              reference: str | None) -> dict | None:
+  """The Gaussian trajectory from the reference arm's first finished run
+  (its sparsity config and its iteration-1 connectivity), or ``None``."""
+  runs = [r for a in arms if a["name"] == reference for r in a["runs"]
+          if r["finished"]]
+  if not runs:
+    return None
+  with open(os.path.join(runs[0]["workdir"], "config.json")) as f:
+    sparsity = json.load(f)["sparsity"]
+  rows = runs[0]["per_iteration"]
+  return _trajectories.gaussian_trajectory(rows[0]["connectivity"],
+                                           len(rows), sparsity)
 
 
 def _cell(stats: Mapping[str, Any], scale: float, fmt: str,
@@ -218,6 +241,7 @@ def markdown(res: Mapping[str, Any]) -> str:
   lines.append("")
   if res.get("paired"):
     lines += _paired_text(res) + [""]
+  lines += _trajectories.markdown(res["arms"], res.get("gaussian"))
   lines += ["## Runs", "",
             f"Compute: {res['wall_seconds'] / 3600:.2f} h of wall time in "
             "all (each run's, summed over its invocations).", "",
