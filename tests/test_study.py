@@ -158,6 +158,19 @@ def test_results_md_and_json(ci):
     assert command in ci["first"].stdout
     assert (f"| `{name}` | {arm['description']} | 1/1 | "
             f"{100 * summary['best']['test_accuracy']:.2f} |") in md
+    # Per iteration, from the run's own rows (one seed: the means are them).
+    rows = summary["iterations"]
+    pq_means = [sum(r["pq_index_per_layer"].values()) /
+                len(r["pq_index_per_layer"]) for r in rows]
+    assert arm["trajectory"]["connectivity"] == [r["connectivity"]
+                                                for r in rows]
+    assert arm["trajectory"]["pq_index"] == pytest.approx(pq_means)
+    assert arm["trajectory"]["grown_survival"] == [
+        rows[0]["grown_survival"], None]  # no net prune after the last
+    assert (f"| `{name}` | {100 * rows[0]['connectivity']:.1f} → "
+            f"{100 * rows[1]['connectivity']:.1f} | {pq_means[0]:.3f} → "
+            f"{pq_means[1]:.3f} | {100 * rows[0]['grown_survival']:.0f} → · | "
+            ) in md
   diff = (arms["pq_dst"]["stats"]["test_accuracy"]["mean"] -
           arms["constant_ratio"]["stats"]["test_accuracy"]["mean"])
   paired = res["paired"]["test_accuracy"]
