@@ -579,11 +579,11 @@ def aggregate(study: Study, directory: str, seeds: Sequence[int]) -> dict:
             "targets": targets,
             "command": study_command(study, directory, seeds)}
   os.makedirs(directory, exist_ok=True)
-  notes = _aggregate.figure(arms, os.path.join(directory, "results.png"))
-  if os.path.exists(os.path.join(directory, "results.png")):
-    header["figure"] = "results.png"
-  header["notes"] = notes
   res = _aggregate.results(header, arms, study.paired)
+  png = os.path.join(directory, "results.png")
+  res["notes"] = _aggregate.figure(arms, png, res["gaussian"])
+  if os.path.exists(png):
+    res["figure"] = "results.png"
   with open(os.path.join(directory, "results.json"), "w") as f:
     json.dump(res, f, indent=1)
   with open(os.path.join(directory, "results.md"), "w") as f:
@@ -592,7 +592,7 @@ def aggregate(study: Study, directory: str, seeds: Sequence[int]) -> dict:
   planned = sum(a["seeds_planned"] for a in res["arms"])
   print(f"Results of {done}/{planned} runs: "
         f"{os.path.join(directory, 'results.md')} (and results.json"
-        + (", results.png" if header.get("figure") else "") + ").")
+        + (", results.png" if res.get("figure") else "") + ").")
   return res
 
 

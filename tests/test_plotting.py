@@ -92,3 +92,16 @@ def test_comparison_draws_bands_for_seeds(tmp_path):
   # Accuracy against connectivity: x is the mean connectivity in %.
   np.testing.assert_allclose(ax_ac.get_lines()[0].get_xdata(),
                              [100 * r["connectivity"] for r in _rows()])
+
+
+def test_comparison_draws_a_reference_trajectory():
+  reference = {"label": "Gaussian weights", "connectivity": [0.5, 0.4, 0.32]}
+  fig = plotting.plot_comparison(
+      [{"label": "pq_dst", "runs": [_rows(seed=0), _rows(seed=1)]}],
+      reference=reference)
+  ax_conn = fig.axes[2]
+  line, = [l for l in ax_conn.get_lines() if l.get_linestyle() == "--"]
+  assert line.get_label() == "Gaussian weights"
+  np.testing.assert_allclose(line.get_xydata(),
+                             [[1, 50.0], [2, 40.0], [3, 32.0]])
+  assert "Gaussian weights" in [t.get_text() for t in fig.legends[0].texts]

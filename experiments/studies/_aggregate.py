@@ -273,9 +273,11 @@ def markdown(res: Mapping[str, Any]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def figure(arms: Sequence[Mapping[str, Any]], path: str) -> list[str]:
+def figure(arms: Sequence[Mapping[str, Any]], path: str,
+           gaussian: Mapping[str, Any] | None = None) -> list[str]:
   """Draws each arm's per-iteration curves (mean ± std over its seeds;
-  runs still going from ``metrics.jsonl``) with ``experiments.plot``.
+  runs still going from ``metrics.jsonl``) with ``experiments.plot``, and
+  the ``gaussian`` trajectory (:func:`results`'s) dashed under them.
 
   Runs are grouped by ``plot.group_runs`` (configs equal up to the seed)
   and each group is labelled by its arm. Returns notes: arms whose runs
@@ -304,7 +306,10 @@ def figure(arms: Sequence[Mapping[str, Any]], path: str) -> list[str]:
     groups.append({"label": label, "runs": [r["rows"] for r in group["runs"]]})
   try:
     from snn_sparse.training import plotting  # pylint: disable=g-import-not-at-top
-    plotting.plot_comparison(groups, path)
+    reference = gaussian and {
+        "label": f"Gaussian weights (c = {gaussian['ratio']:.4f} per net "
+                 "prune)", "connectivity": gaussian["connectivity"]}
+    plotting.plot_comparison(groups, path, reference=reference)
   except ImportError:
     notes.append("matplotlib is not installed (pip install -e '.[viz]'): "
                  "no figure.")

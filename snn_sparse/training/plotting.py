@@ -192,7 +192,8 @@ def _stats(runs: Sequence[Sequence[Mapping]], key: str, scale: float):
 
 
 def plot_comparison(groups: Sequence[Mapping], path: str | None = None,
-                    metric: str = "test_accuracy") -> Figure:
+                    metric: str = "test_accuracy",
+                    reference: Mapping | None = None) -> Figure:
   """Several runs on one figure.
 
   ``groups``: each ``{"label": str, "runs": [rows, ...]}``, where ``rows``
@@ -203,7 +204,9 @@ def plot_comparison(groups: Sequence[Mapping], path: str | None = None,
   point per iteration (the first and last iterations numbered); (b)
   accuracy and (c) connectivity per iteration. A star marks each group's
   best iteration (its highest mean validation accuracy, or ``metric`` when
-  there is no validation split). Saved as PNG at ``path`` when given.
+  there is no validation split). ``reference``: ``{"label", "connectivity":
+  [fraction per iteration, from 1]}``, a trajectory drawn dashed in (c) (a
+  study's Gaussian-weights prediction). Saved as PNG at ``path`` when given.
   """
   fig = Figure(figsize=(16, 5.2), dpi=100)
   ax_ac, ax_acc, ax_conn = fig.subplots(1, 3)
@@ -252,6 +255,10 @@ def plot_comparison(groups: Sequence[Mapping], path: str | None = None,
         ax_ac.plot([c[k]], [a[k]], **_BEST)
       if best in its:
         ax_acc.plot([best], [acc[its == best][0]], **_BEST)
+  if reference:
+    values = 100.0 * np.asarray(reference["connectivity"])
+    ax_conn.plot(np.arange(1, values.size + 1), values, "--", color="black",
+                 lw=1, label=reference["label"])
   ax_ac.set_xlabel("connectivity (% of prunable synapses)")
   ax_ac.set_ylabel(f"{name} accuracy (%)")
   ax_ac.set_title("(a) accuracy against connectivity, per iteration",
@@ -264,6 +271,9 @@ def plot_comparison(groups: Sequence[Mapping], path: str | None = None,
   _iteration_axis(ax_acc)
   _iteration_axis(ax_conn)
   handles, labels = ax_acc.get_legend_handles_labels()
+  if reference:
+    handles.append(ax_conn.get_lines()[-1])
+    labels.append(reference["label"])
   handles.append(ax_acc.plot([], [], **_BEST)[0])
   labels.append("best iteration (highest mean validation accuracy)")
   fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3),
