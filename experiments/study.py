@@ -166,11 +166,8 @@ def build_config(study: Study, fields: Mapping[str, Any]):
   config = base_config(study)
   config.lock()
   for dotted, value in fields.items():
-    node, parts = config, dotted.split(".")
     try:
-      for part in parts[:-1]:
-        node = node[part]
-      node[parts[-1]] = value
+      config.update_from_flattened_dict({dotted: value})
     except (KeyError, AttributeError, TypeError) as e:
       raise StudyError(
           f"experiments/studies/{study.name}.py sets {dotted}={value!r}, but "

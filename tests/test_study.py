@@ -354,6 +354,18 @@ def test_cosine_ratio_ends_at_the_target_by_hand():
   assert 0.4 < c0 < 0.5  # (1 - 0.75 c)(1 - 0.25 c) ~ 0.6
 
 
+def test_a_field_the_base_config_lacks_is_refused_by_name():
+  study = Study(name="typo", scale="small",
+                config="experiments/configs/default.py", settings={},
+                arms=(Arm("a", {"sparsity.algoritm": "set"}),), seeds=(0,))
+  with pytest.raises(S.StudyError, match=r"experiments/studies/typo.py sets "
+                     r"sparsity.algoritm='set', but experiments/configs/"
+                     r"default.py has no such field"):
+    S.build_config(study, {"sparsity.algoritm": "set"})
+  with pytest.raises(S.StudyError, match="sets optimiser.lr=0.1"):
+    S.build_config(study, {"optimiser.lr": 0.1})
+
+
 def test_the_arithmetic_refuses_what_it_cannot_solve():
   with pytest.raises(ValueError, match="sparsity.scope='neuron'"):
     E.NetPruneArithmetic(_digits_config(**{"sparsity.ratio": "constant",
