@@ -447,7 +447,8 @@ def test_aggregation_math_by_hand(tmp_path):
   assert (c["status"], c["seeds_finished"]) == ("pending", [])
   with open(os.path.join(directory, "results.md")) as f:
     md = f.read()
-  assert "| `a` | A | 3/3 | 82.00 ± 2.00 | 72.00 ± 2.00 | 31.00 ± 1.00 |" in md
+  assert ("| `a` | A | 3/3 | 82.00 ± 2.00 | 72.00 ± 2.00 | 31.00 ± 1.00 | "
+          "50.00 ± 0.00 | 0.002 ± 0.001 | 1.500 ± 1.000 |") in md  # SOPs in M
   assert "| `c` | C | 0/3 (pending) | - | - |" in md
   assert "| test acc. at best val. iteration | 0, 1, 2 | +1.00, +2.00, -1.00 "\
          f"| +0.67 ± {100 * math.sqrt(21) / 300:.2f} | no |" in md

@@ -31,8 +31,8 @@ COLUMNS = (
     ("final_test_accuracy", "test acc. at last iteration (%)", 100.0, ".2f"),
     ("final_connectivity", "final connectivity (%)", 100.0, ".2f"),
     ("best_connectivity", "connectivity at best (%)", 100.0, ".2f"),
-    ("sops", "SOPs per sample at best", 1.0, ".4g"),
-    ("energy_uj", "energy at best (µJ)", 1.0, ".4g"),
+    ("sops", "SOPs per sample at best (M)", 1e-6, ".3f"),
+    ("energy_uj", "energy at best (µJ)", 1.0, ".3f"),
 )
 PAIRED_METRICS = ("test_accuracy", "final_test_accuracy")
 
@@ -246,7 +246,7 @@ def markdown(res: Mapping[str, Any]) -> str:
             f"Compute: {res['wall_seconds'] / 3600:.2f} h of wall time in "
             "all (each run's, summed over its invocations).", "",
             "| arm | seed | status | best iteration | test acc. (%) | "
-            "final connectivity (%) | SOPs | energy (µJ) | wall time (min) | "
+            "final connectivity (%) | SOPs (M) | energy (µJ) | wall time (min) | "
             "command |",
             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
   for arm in res["arms"]:
@@ -259,8 +259,8 @@ def markdown(res: Mapping[str, Any]) -> str:
           f"{run.get('best_iteration') or '-'} | "
           f"{_value(run.get('test_accuracy'), 100.0, '.2f')} | "
           f"{_value(run.get('final_connectivity'), 100.0, '.2f')} | "
-          f"{_value(run.get('sops'), 1.0, '.4g')} | "
-          f"{_value(run.get('energy_uj'), 1.0, '.4g')} | "
+          f"{_value(run.get('sops'), 1e-6, '.3f')} | "
+          f"{_value(run.get('energy_uj'), 1.0, '.3f')} | "
           f"{run['wall_seconds'] / 60:.1f} | {command} |")
   lines.append("")
   if res.get("figure"):
