@@ -2,7 +2,8 @@ r"""Run a study: every arm over its seeds, at equal final density, then the
 table and the figure.
 
   python -m experiments.study --study NAME --dir DIR [--seeds 0,1,2]
-      [--jobs N] [--scale small|full] [--only ARM[,ARM]] [--aggregate_only]
+      [--jobs N] [--scale small|full] [--only ARM[,ARM]] [--targets FILE]
+      [--aggregate_only]
 
 A study is ``experiments/studies/NAME.py`` (see that package). Each run is
 one ``python -m experiments.main --config ... --workdir DIR/ARM/seedK
@@ -24,7 +25,9 @@ time of each invocation to ``DIR/ARM/seedK.timing.json``.
   (``experiments/studies/_equal_density.py``). They are written to
   ``DIR/targets.json`` and printed, and stay fixed: runs already started
   at them must not move. Should the reference's seeds change later, the
-  study says what to delete.
+  study says what to delete. ``--targets FILE`` takes them from another
+  study directory's ``targets.json`` instead (a published one, say), so
+  one targeted arm runs alone: ``--only constant_ratio --targets FILE``.
 * ``--jobs N`` runs N at once. On a CPU, XLA runs each convolution on one
   core, so runs side by side fill the machine better: on 2 cores the
   Fashion-MNIST convnet trains at about 560 samples/s alone and 2 x 345
@@ -317,7 +320,7 @@ def arrange_targets(study: Study, directory: str, seeds: Sequence[int]
       raise StudyError(
           f"{targets_path(directory)} belongs to study {old['study']} at scale"
           f" {old['scale']}; give this study another --dir.")
-    if old["reference"]["seeds"] == wanted:
+    if old["reference"]["seeds"] == wanted or old.get("adopted_from"):
       return old
     started = [a.name for a in study.arms
                if a.target not in (None, studies.REFERENCE) and
@@ -339,6 +342,46 @@ def arrange_targets(study: Study, directory: str, seeds: Sequence[int]
     json.dump(targets, f, indent=1)
   os.replace(tmp, targets_path(directory))
   print(describe_targets(targets), flush=True)
+  return targets
+
+
+def adopt_targets(study: Study, directory: str, path: str) -> dict:
+  """Uses the targets of ``path`` (a study's ``targets.json``, e.g. a
+  published one) in ``directory``, so that the targeted arms run without
+  the reference arm. Refused when the file is of another study or scale,
+  lacks a targeted arm, or ``directory`` already holds other targets."""
+  try:
+    with open(path) as f:
+      targets = json.load(f)
+    study_of = (targets["study"], targets["scale"])
+    arms, d = targets["arms"], float(targets["reference"]["target"])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise StudyError(f"--targets {path}: cannot read a study's targets.json "
+                     f"from it ({e}).") from None
+  if study_of != (study.name, study.scale):
+    raise StudyError(f"--targets {path} holds the targets of study "
+                     f"{study_of[0]} at scale {study_of[1]}, not of "
+                     f"{study.name} at scale {study.scale}.")
+  lacking = [a.name for a in study.arms
+             if a.target not in (None, studies.REFERENCE) and a.name not in arms]
+  if lacking:
+    raise StudyError(f"--targets {path} has no target for arm(s) "
+                     f"{', '.join(lacking)}.")
+  old = read_targets(directory)
+  if old is not None:
+    if (old["arms"], old["reference"]) != (arms, targets["reference"]):
+      raise StudyError(
+          f"{targets_path(directory)} holds other targets (d = "
+          f"{old['reference']['target']:.6f}) than --targets {path} (d = "
+          f"{d:.6f}); give another --dir.")
+    return old
+  targets["adopted_from"] = path
+  os.makedirs(directory, exist_ok=True)
+  tmp = targets_path(directory) + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(targets, f, indent=1)
+  os.replace(tmp, targets_path(directory))
+  print(f"Targets from {path}.\n" + describe_targets(targets), flush=True)
   return targets
 
 
@@ -614,6 +657,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="small (default) or another scale of the study")
   parser.add_argument("--only", metavar="ARM[,ARM]",
                       help="run only these arms")
+  parser.add_argument("--targets", metavar="FILE",
+                      help="equal-density targets from FILE (a study's "
+                      "targets.json, e.g. a published one) instead of from "
+                      "the reference arm's runs")
   parser.add_argument("--aggregate_only", action="store_true",
                       help="only write the results of what has finished")
   args = parser.parse_args(argv)
@@ -627,6 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds else study.seeds
     only = parse_only(args.only, study)
     directory = os.path.abspath(args.dir)
+    if args.targets and not args.aggregate_only:
+      adopt_targets(study, directory, args.targets)
     if args.aggregate_only:
       aggregate(study, directory, seeds)
       return 0

@@ -195,6 +195,49 @@ def test_a_second_invocation_skips_finished_runs(ci):
                                           "seed0.timing.json"))) == 1
 
 
+def test_published_targets_run_one_targeted_arm_alone(ci, tmp_path):
+  published = os.path.join(ci["dir"], "targets.json")
+  directory = str(tmp_path / "again")
+  out = _cli("--study", "digits_ci", "--dir", directory, "--only",
+             "constant_ratio", "--targets", published)
+  assert out.returncode == 0, out.stdout + out.stderr
+  assert f"Targets from {published}." in out.stdout
+  assert not os.path.exists(os.path.join(directory, "pq_dst"))  # not needed
+  # The same run as the study's own: the same setting, the same result.
+  with open(published) as f:
+    value = json.load(f)["arms"]["constant_ratio"]["value"]
+  assert f"--config.sparsity.constant_ratio={value!r}" in out.stdout
+  again = _summary(os.path.join(directory, "constant_ratio", "seed0"))
+  first = _summary(os.path.join(ci["dir"], "constant_ratio", "seed0"))
+  assert [(r["connectivity"], r["test_accuracy"]) for r in again["iterations"]
+          ] == [(r["connectivity"], r["test_accuracy"])
+                for r in first["iterations"]]
+  with open(os.path.join(directory, "results.md")) as f:
+    assert f"taken from `{published}`" in f.read()
+
+
+def test_bad_published_targets_are_refused(ci, tmp_path, capsys):
+  with open(os.path.join(ci["dir"], "targets.json")) as f:
+    good = json.load(f)
+  def refused(targets, directory=None):
+    path = tmp_path / "targets.json"
+    path.write_text(targets if isinstance(targets, str) else
+                    json.dumps(targets))
+    directory = directory or str(tmp_path / "new")
+    assert S.main(["--study", "digits_ci", "--dir", directory,
+                   "--targets", str(path)]) == 1
+    return capsys.readouterr().err
+  assert "holds the targets of study other at scale small" in refused(
+      {**good, "study": "other"})
+  assert "has no target for arm(s) constant_ratio" in refused(
+      {**good, "arms": {}})
+  assert "cannot read a study's targets.json" in refused("{")
+  moved = {**good, "reference": {**good["reference"], "target": 0.5}}
+  message = refused(moved, directory=ci["dir"])
+  assert "holds other targets (d = " in message and "(d = 0.500000)" in message
+  assert not os.path.exists(tmp_path / "new")  # nothing written when refused
+
+
 def test_a_workdir_of_another_config_is_refused(ci, tmp_path, capsys):
   directory = str(tmp_path / "copy")
   shutil.copytree(ci["dir"], directory)

@@ -208,8 +208,10 @@ def markdown(res: Mapping[str, Any]) -> str:
                        for s in sorted(ref["final_connectivity"], key=int))
     lines += [f"**Equal final density.** Target d = {ref['target']:.6f}: the "
               f"mean final connectivity of `{ref['arm']}` over seeds "
-              f"{', '.join(map(str, ref['seeds']))} ({finals}). Settings "
-              "that end at d:", ""]
+              f"{', '.join(map(str, ref['seeds']))} ({finals})"
+              + (f", taken from `{targets['adopted_from']}`"
+                 if targets.get("adopted_from") else "")
+              + ". Settings that end at d:", ""]
     for name, t in targets["arms"].items():
       extra = ""
       if t.get("predicted_final_connectivity") is not None:
