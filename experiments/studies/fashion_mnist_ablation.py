@@ -9,7 +9,7 @@ together), which ask whether regrowth becomes lasting connections
 after an interruption)::
 
   python -m experiments.study --study fashion_mnist_ablation \
-      --dir /tmp/snn_sparse/studies/fashion_mnist_ablation
+      --dir /tmp/snn_sparse/studies/fashion_mnist_ablation --jobs 2
 
 Equal final density: ``pq_dst`` (layer scope) runs first; the target ``d`` is
 the mean of its seeds' final connectivity. ESL, SET, RigL and static start at
@@ -22,14 +22,12 @@ own density (PQ-derived); dense is 1.0.
 **Scale small** (``experiments/configs/fashion_mnist.py``, spiking convnet,
 T = 4, batch 128, 54,000 images trained on, 421 steps per epoch): 4
 iterations of 1 epoch, a rewiring event after steps 140 and 280 of each
-iteration. Budget, on 2 CPU cores with nothing else running: one epoch
-trains in 100-115 s (about 500-600 samples/s), the validation and test
-passes take about 11 s per iteration, start-up and compilation about 20 s.
-One run: 4 x 115 + 4 x 11 + 20 = 524 s at most (464 s at 100 s per epoch).
-Runs: 11 arms x 3 seeds + 3 knob arms x 2 seeds = 39. Total: 39 x 524 s =
-20,436 s = 5.7 h (5.0 h at 100 s per epoch), with ``--jobs 1`` (one run
-already uses both cores). Three seeds for the knob arms would make 42 runs,
-6.1 h, past the budget. 4 iterations put ``pq_dst``'s final density near
+iteration. Budget, measured on 2 CPU cores: one run alone takes 7.2-7.5
+min (about 560 samples/s in training); two side by side (``--jobs 2``;
+XLA runs each convolution on one core) take 12.6-12.7 min together, 6.3
+min per run. Runs: 11 arms x 3 seeds + 3 knob arms x 2 seeds = 39, about
+4.1 h with ``--jobs 2`` (4.8 h one at a time). Three seeds for the knob
+arms would make 42 runs. 4 iterations put ``pq_dst``'s final density near
 the paper's best layer-wise point (29.72% at iteration 4).
 
 **Scale full** (a GPU): the same arms on CIFAR-10 ResNet19, T = 2, with
@@ -105,8 +103,7 @@ def get_study(scale: str = "small") -> Study:
       arms=_arms(knob_seeds=2), seeds=(0, 1, 2),
       paired=("pq_dst", "constant_ratio"),
       budget="convnet, T = 4, batch 128, 4 iterations x 1 epoch (421 steps), "
-             "rewiring after steps 140 and 280 of each iteration. One run: "
-             "4 x 115 s training + 4 x 11 s evaluation + 20 s start-up = "
-             "524 s at most; 39 runs (11 arms x 3 seeds, 3 knob arms x 2 "
-             "seeds) = 20,436 s = 5.7 h on 2 free CPU cores (5.0 h at 100 s "
-             "per epoch).")
+             "rewiring after steps 140 and 280 of each iteration. One run "
+             "alone on 2 CPU cores: 7.2-7.5 min; two side by side (--jobs "
+             "2): 12.6-12.7 min together. 39 runs (11 arms x 3 seeds, 3 "
+             "knob arms x 2 seeds): about 4.1 h with --jobs 2.")
