@@ -305,6 +305,15 @@ def read_targets(directory: str) -> dict | None:
     return json.load(f)
 
 
+def write_targets(directory: str, targets: Mapping[str, Any]) -> None:
+  """``DIR/targets.json``, written whole or not at all."""
+  os.makedirs(directory, exist_ok=True)
+  tmp = targets_path(directory) + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(targets, f, indent=1)
+  os.replace(tmp, targets_path(directory))
+
+
 def arrange_targets(study: Study, directory: str, seeds: Sequence[int]
                     ) -> dict | None:
   """The targets: from ``targets.json`` when it holds them for the
@@ -336,11 +345,7 @@ def arrange_targets(study: Study, directory: str, seeds: Sequence[int]
   if missing:
     return None
   targets = compute_targets(study, finals)
-  os.makedirs(directory, exist_ok=True)
-  tmp = targets_path(directory) + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(targets, f, indent=1)
-  os.replace(tmp, targets_path(directory))
+  write_targets(directory, targets)
   print(describe_targets(targets), flush=True)
   return targets
 
@@ -376,11 +381,7 @@ def adopt_targets(study: Study, directory: str, path: str) -> dict:
           f"{d:.6f}); give another --dir.")
     return old
   targets["adopted_from"] = path
-  os.makedirs(directory, exist_ok=True)
-  tmp = targets_path(directory) + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(targets, f, indent=1)
-  os.replace(tmp, targets_path(directory))
+  write_targets(directory, targets)
   print(f"Targets from {path}.\n" + describe_targets(targets), flush=True)
   return targets
 

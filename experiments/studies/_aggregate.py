@@ -12,7 +12,7 @@ accuracy (and of the last iteration's), their mean and standard deviation,
 and whether ``|mean|`` exceeds that standard deviation. The compute of a
 run is the wall time of its invocations (``DIR/ARM/seedK.timing.json``,
 written by the runner). The per-iteration means and the Gaussian reference
-are :mod:`experiments.studies._trajectories`'.
+come from :mod:`experiments.studies._trajectories`.
 """
 
 from __future__ import annotations
