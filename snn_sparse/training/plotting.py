@@ -255,10 +255,12 @@ def plot_comparison(groups: Sequence[Mapping], path: str | None = None,
         ax_ac.plot([c[k]], [a[k]], **_BEST)
       if best in its:
         ax_acc.plot([best], [acc[its == best][0]], **_BEST)
+  reference_line = None
   if reference:
     values = 100.0 * np.asarray(reference["connectivity"])
-    ax_conn.plot(np.arange(1, values.size + 1), values, "--", color="black",
-                 lw=1, label=reference["label"])
+    reference_line, = ax_conn.plot(np.arange(1, values.size + 1), values,
+                                   "--", color="black", lw=1,
+                                   label=reference["label"])
   ax_ac.set_xlabel("connectivity (% of prunable synapses)")
   ax_ac.set_ylabel(f"{name} accuracy (%)")
   ax_ac.set_title("(a) accuracy against connectivity, per iteration",
@@ -271,8 +273,8 @@ def plot_comparison(groups: Sequence[Mapping], path: str | None = None,
   _iteration_axis(ax_acc)
   _iteration_axis(ax_conn)
   handles, labels = ax_acc.get_legend_handles_labels()
-  if reference:
-    handles.append(ax_conn.get_lines()[-1])
+  if reference_line is not None:
+    handles.append(reference_line)
     labels.append(reference["label"])
   handles.append(ax_acc.plot([], [], **_BEST)[0])
   labels.append("best iteration (highest mean validation accuracy)")
