@@ -142,7 +142,7 @@ def run_fields(study: Study, arm: Arm, seed: int,
   """The run's config fields over the base config, or ``None`` while its
   density target is unknown."""
   fields = {**study.settings, **arm.overrides}
-  if arm.target not in (None, studies.REFERENCE):
+  if arm.targeted:
     if not targets:
       return None
     t = targets["arms"][arm.name]
@@ -265,7 +265,7 @@ def compute_targets(study: Study, finals: Mapping[int, float]) -> dict:
   d = _equal_density.target_density(finals)
   arms = {}
   for arm in study.arms:
-    if arm.target in (None, studies.REFERENCE):
+    if not arm.targeted:
       continue
     entry = {"target": arm.target, "field": f"sparsity.{arm.target}"}
     if arm.target in _equal_density.RATIO_TARGETS:
@@ -332,8 +332,7 @@ def arrange_targets(study: Study, directory: str, seeds: Sequence[int]
     if old["reference"]["seeds"] == wanted or old.get("adopted_from"):
       return old
     started = [a.name for a in study.arms
-               if a.target not in (None, studies.REFERENCE) and
-               os.path.isdir(os.path.join(directory, a.name))]
+               if a.targeted and os.path.isdir(os.path.join(directory, a.name))]
     if started:
       raise StudyError(
           f"{targets_path(directory)} was computed from {study.reference.name}"
@@ -368,7 +367,7 @@ def adopt_targets(study: Study, directory: str, path: str) -> dict:
                      f"{study_of[0]} at scale {study_of[1]}, not of "
                      f"{study.name} at scale {study.scale}.")
   lacking = [a.name for a in study.arms
-             if a.target not in (None, studies.REFERENCE) and a.name not in arms]
+             if a.targeted and a.name not in arms]
   if lacking:
     raise StudyError(f"--targets {path} has no target for arm(s) "
                      f"{', '.join(lacking)}.")
@@ -515,8 +514,8 @@ def execute(study: Study, directory: str, seeds: Sequence[int],
             queue.remove(run)
             outcomes[run.key] = "refused"
       while not signals.received and len(running) < jobs:
-        run = next((r for r in queue if r.arm.target in (
-            None, studies.REFERENCE) or targets is not None), None)
+        run = next((r for r in queue
+                    if not r.arm.targeted or targets is not None), None)
         if run is None:
           break
         queue.remove(run)
@@ -675,11 +674,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds else study.seeds
     only = parse_only(args.only, study)
     directory = os.path.abspath(args.dir)
-    if args.targets and not args.aggregate_only:
-      adopt_targets(study, directory, args.targets)
     if args.aggregate_only:
       aggregate(study, directory, seeds)
       return 0
+    if args.targets:
+      adopt_targets(study, directory, args.targets)
     runs = plan(study, directory, seeds, only)
     outcomes, stopped = execute(study, directory, seeds, runs, args.jobs)
   except StudyError as e:

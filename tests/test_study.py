@@ -235,6 +235,8 @@ def test_bad_published_targets_are_refused(ci, tmp_path, capsys):
   moved = {**good, "reference": {**good["reference"], "target": 0.5}}
   message = refused(moved, directory=ci["dir"])
   assert "holds other targets (d = " in message and "(d = 0.500000)" in message
+  with open(os.path.join(ci["dir"], "targets.json")) as f:
+    assert json.load(f) == good  # the study's own targets are kept
   assert not os.path.exists(tmp_path / "new")  # nothing written when refused
 
 

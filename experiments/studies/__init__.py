@@ -51,6 +51,11 @@ class Arm:
   num_seeds: int | None = None
   description: str = ""
 
+  @property
+  def targeted(self) -> bool:
+    """Whether its setting is derived from the target ``d``."""
+    return self.target not in (None, REFERENCE)
+
 
 @dataclasses.dataclass(frozen=True)
 class Study:

@@ -24,9 +24,10 @@ T = 4, batch 128, 54,000 images trained on, 421 steps per epoch): 4
 iterations of 1 epoch, a rewiring event after steps 140 and 280 of each
 iteration. Budget, measured on 2 CPU cores: one run alone takes 7.2-7.5
 min (about 560 samples/s in training); two side by side (``--jobs 2``;
-XLA runs each convolution on one core) take 12.6-12.7 min together, 6.3
-min per run. Runs: 11 arms x 3 seeds + 3 knob arms x 2 seeds = 39, about
-4.1 h with ``--jobs 2`` (4.8 h one at a time). Three seeds for the knob
+XLA runs each convolution on one core) take 11.5-12.7 min together, about
+6 min per run. Runs: 11 arms x 3 seeds + 3 knob arms x 2 seeds = 39, about
+4.1 h with ``--jobs 2`` on a quiet machine (4.4 h measured, some pairs
+sharing it with other work; 4.8 h one at a time). Three seeds for the knob
 arms would make 42 runs. 4 iterations put ``pq_dst``'s final density near
 the paper's best layer-wise point (29.72% at iteration 4).
 
@@ -105,5 +106,5 @@ def get_study(scale: str = "small") -> Study:
       budget="convnet, T = 4, batch 128, 4 iterations x 1 epoch (421 steps), "
              "rewiring after steps 140 and 280 of each iteration. One run "
              "alone on 2 CPU cores: 7.2-7.5 min; two side by side (--jobs "
-             "2): 12.6-12.7 min together. 39 runs (11 arms x 3 seeds, 3 "
+             "2): 11.5-12.7 min together. 39 runs (11 arms x 3 seeds, 3 "
              "knob arms x 2 seeds): about 4.1 h with --jobs 2.")
